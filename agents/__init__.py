@@ -1,0 +1,1 @@
+"""Heuristic and learned agents; they use the env's public API only."""
