@@ -1,0 +1,195 @@
+"""Sequential hot-path kernels over region arrays, compiled with numba.
+
+These are the array forms of the kernel functions whose one-region-at-a-time reference versions
+live in ``damon_gym.damon.region`` (and are exported by ``damon_gym.kernel``); a test checks that
+both agree. Every kernel works in place on one target's struct-of-arrays and returns the new
+region count. Random numbers are drawn by the caller from the context's numpy Generator and
+passed in, so results are reproducible per seed and independent of numba's global RNG.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def merge_regions_of(start, end, nr, last, bp, age, n, thres, sz_limit, zero_nonzero_reset,
+                     update_age):
+    """One pass of damon_merge_regions_of() with the age rule of kdamond_merge_regions.
+
+    Each region's age is updated (when ``update_age``) before it may be absorbed into the region
+    on its left; the left region can absorb a chain of right neighbours. Returns the new count.
+    """
+    w = -1
+    for i in range(n):
+        if update_age:
+            d = nr[i] - last[i]
+            if d < 0:
+                d = -d
+            if d > thres:
+                age[i] = 0
+            elif zero_nonzero_reset and ((nr[i] == 0) != (last[i] == 0)):
+                age[i] = 0
+            else:
+                age[i] += 1
+        merged = False
+        if w >= 0 and end[w] == start[i]:
+            dn = nr[w] - nr[i]
+            if dn < 0:
+                dn = -dn
+            szl = end[w] - start[w]
+            szr = end[i] - start[i]
+            if dn <= thres and szl + szr <= sz_limit:
+                tot = szl + szr
+                nr[w] = (nr[w] * szl + nr[i] * szr) // tot
+                age[w] = (age[w] * szl + age[i] * szr) // tot
+                bp[w] = nr[w] * 10000
+                end[w] = end[i]
+                merged = True
+        if not merged:
+            w += 1
+            if w != i:
+                start[w] = start[i]
+                end[w] = end[i]
+                nr[w] = nr[i]
+                last[w] = last[i]
+                bp[w] = bp[i]
+                age[w] = age[i]
+    return w + 1
+
+
+@njit(cache=True)
+def split_regions_of(start, end, nr, last, bp, age, n, nr_subs, min_sz, rand, out):
+    """damon_split_regions_of(): cut each region into up to ``nr_subs`` pieces.
+
+    ``rand[i, j]`` is an integer in 1..9 (damon_rand(1, 10)); cut j of region i is at
+    ALIGN_DOWN(rand * sz / 10, min_sz) from the region start, where sz is the size of the piece
+    being cut; later cuts subdivide the left piece. ``out`` is a (6, n*nr_subs) int64 scratch
+    array receiving start, end, nr, last, bp, age. Returns the new count.
+    """
+    k = 0
+    cuts = np.empty(nr_subs, np.int64)
+    for i in range(n):
+        s = start[i]
+        sz = end[i] - s
+        nc = 0
+        for j in range(nr_subs - 1):
+            if not sz > 2 * min_sz:
+                break
+            cut = (rand[i, j] * sz // 10) // min_sz * min_sz
+            if cut == 0 or cut >= sz:
+                continue
+            cuts[nc] = s + cut
+            nc += 1
+            sz = cut
+        # pieces in address order: [s, cuts[nc-1]), [cuts[nc-1], cuts[nc-2]), ..., [cuts[0], end)
+        lo = s
+        for c in range(nc - 1, -2, -1):
+            hi = end[i] if c < 0 else cuts[c]
+            out[0, k] = lo
+            out[1, k] = hi
+            out[2, k] = nr[i]
+            out[3, k] = last[i]
+            out[4, k] = bp[i]
+            out[5, k] = age[i]
+            k += 1
+            lo = hi
+    return k
+
+
+@njit(cache=True)
+def fenwick_build(values, tree):
+    """Build a Fenwick (binary indexed) tree of ``values`` into ``tree`` (len n+1) in O(n)."""
+    n = values.shape[0]
+    tree[0] = 0.0
+    for i in range(n):
+        tree[i + 1] = values[i]
+    for i in range(1, n + 1):
+        j = i + (i & -i)
+        if j <= n:
+            tree[j] += tree[i]
+
+
+@njit(cache=True)
+def fenwick_update(tree, values, idx, new_values):
+    """Set values[idx[k]] = new_values[k], keeping the tree consistent (O(k log n))."""
+    n = values.shape[0]
+    for k in range(idx.shape[0]):
+        i = idx[k]
+        delta = new_values[k] - values[i]
+        if delta == 0.0:
+            continue
+        values[i] = new_values[k]
+        j = i + 1
+        while j <= n:
+            tree[j] += delta
+            j += j & -j
+
+
+@njit(cache=True)
+def fenwick_prefix(tree, i):
+    """Sum of values[0:i]."""
+    s = 0.0
+    while i > 0:
+        s += tree[i]
+        i -= i & -i
+    return s
+
+
+@njit(cache=True)
+def paddr_region_mean_p(tree, values, page_shift, starts, ends, out):
+    """Mean per-sample access probability of each physical region [start, end).
+
+    A sample picks a uniformly random byte address, so the mean is the integral of the
+    per-page probability over the range divided by its length in pages. Pages beyond the
+    frame array (holes) count as never accessed.
+    """
+    n = values.shape[0]
+    psz = 1 << page_shift
+    for r in range(starts.shape[0]):
+        out[r] = (_cum_frames(tree, values, n, page_shift, psz, ends[r])
+                  - _cum_frames(tree, values, n, page_shift, psz, starts[r]))
+        out[r] = out[r] * psz / (ends[r] - starts[r])
+        if out[r] < 0.0:
+            out[r] = 0.0
+        elif out[r] > 1.0:
+            out[r] = 1.0
+
+
+@njit(cache=True)
+def _cum_frames(tree, values, n, page_shift, psz, addr):
+    f = addr >> page_shift
+    if f >= n:
+        return fenwick_prefix(tree, n)
+    frac = (addr - (f << page_shift)) / psz
+    return fenwick_prefix(tree, f) + values[f] * frac
+
+
+@njit(cache=True)
+def vaddr_region_mean_p(prefix, p, vma_start, vma_end, vma_base, page_shift, starts, ends, out):
+    """Mean per-sample access probability of each virtual region [start, end).
+
+    ``prefix[k]`` is the sum of ``p[0:k]`` over the process's pages (VMA order); addresses in
+    gaps between VMAs are unmapped and never accessed.
+    """
+    psz = 1 << page_shift
+    for r in range(starts.shape[0]):
+        a = _cum_vaddr(prefix, p, vma_start, vma_end, vma_base, page_shift, psz, ends[r])
+        b = _cum_vaddr(prefix, p, vma_start, vma_end, vma_base, page_shift, psz, starts[r])
+        v = (a - b) * psz / (ends[r] - starts[r])
+        out[r] = min(max(v, 0.0), 1.0)
+
+
+@njit(cache=True)
+def _cum_vaddr(prefix, p, vma_start, vma_end, vma_base, page_shift, psz, addr):
+    j = np.searchsorted(vma_start, addr, side="right") - 1
+    if j < 0:
+        return 0.0
+    if addr >= vma_end[j]:
+        npages = (vma_end[j] - vma_start[j] + psz - 1) >> page_shift
+        return prefix[vma_base[j] + npages]
+    off = addr - vma_start[j]
+    k = vma_base[j] + (off >> page_shift)
+    frac = (off - ((off >> page_shift) << page_shift)) / psz
+    return prefix[k] + p[k] * frac

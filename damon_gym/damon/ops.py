@@ -1,0 +1,207 @@
+"""Monitoring operations sets (struct damon_operations): paddr and vaddr.
+
+An ops set knows how to give a target its initial regions (``init``), how to refresh them
+(``update``, every ops_update_interval), and how likely a sampled address of each region is to
+be found accessed in one sampling interval. The per-page probability is 1 - exp(-rate * tau) for
+the page's access rate and the sampling interval tau (shared/perf_model.md section 2.8); pages
+not backed by memory (gaps between VMAs, unallocated pages, free frames) are never accessed
+(shared/damon_spec.md section 1.4).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from damon_gym.damon import kernels
+from damon_gym.damon.vaddr_layout import apply_three_regions, init_regions_for_target, three_regions_of
+from damon_gym.memory.system import MemorySystem
+
+if TYPE_CHECKING:
+    from damon_gym.damon.core import Context, Target
+
+
+def access_probability(rates: np.ndarray, tau_us: int) -> np.ndarray:
+    """P(page accessed during one sampling interval) = 1 - exp(-rate * tau)."""
+    return -np.expm1(-rates * (tau_us * 1e-6))
+
+
+class Ops:
+    """Base class: an operations set bound to one context and the simulated memory."""
+
+    name = "none"
+
+    def __init__(self, memory: MemorySystem) -> None:
+        self.memory = memory
+        self.page_shift = int(memory.page_size).bit_length() - 1
+
+    def init(self, ctx: Context) -> None:  # kdamond_init_ctx -> ops.init
+        pass
+
+    def update(self, ctx: Context) -> None:  # ops.update
+        pass
+
+    def target_valid(self, target: Target) -> bool:
+        return True
+
+    def region_mean_p(self, target: Target, tau_us: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def page_p_at(self, target: Target, addrs: np.ndarray, tau_us: int) -> np.ndarray:
+        """Per-address access probability (for the reference sampler)."""
+        raise NotImplementedError
+
+
+class VaddrOps(Ops):
+    """Virtual address spaces of processes (mm/damon/vaddr.c)."""
+
+    name = "vaddr"
+
+    def __init__(self, memory: MemorySystem, *, fixed: bool = False) -> None:
+        super().__init__(memory)
+        self.fixed = fixed  # fvaddr: user-set ranges, no init/update
+        self._cache: dict[int, tuple] = {}
+
+    def _vmas(self, target: Target) -> list[tuple[int, int]]:
+        pm = self.memory.procs[target.proc_idx]
+        return list(zip(pm.vma_start.tolist(), pm.vma_end.tolist()))
+
+    def init(self, ctx: Context) -> None:
+        for t in ctx.targets:
+            self.init_target(ctx, t)
+
+    def init_target(self, ctx: Context, t: Target) -> None:
+        if self.fixed or t.regions.n or t.proc_idx is None:
+            return
+        try:
+            regions = init_regions_for_target(self._vmas(t), ctx.attrs.min_nr_regions,
+                                              ctx.min_region_sz)
+        except ValueError:
+            return  # fewer than two gaps: the kernel leaves the target without regions
+        t.regions.assign_regions(regions)
+
+    def update(self, ctx: Context) -> None:
+        if self.fixed:
+            return
+        for t in ctx.targets:
+            if t.proc_idx is None or not self.target_valid(t):
+                continue
+            try:
+                three = three_regions_of(self._vmas(t), ctx.min_region_sz)
+            except ValueError:
+                continue
+            t.regions.assign_regions(
+                apply_three_regions(t.regions.to_regions(), three, ctx.min_region_sz))
+
+    def target_valid(self, target: Target) -> bool:
+        return target.proc_idx is not None and bool(self.memory.procs[target.proc_idx].alive)
+
+    def _page_probs(self, target: Target, tau_us: int) -> tuple[np.ndarray, np.ndarray]:
+        pm = self.memory.procs[target.proc_idx]
+        key = target.proc_idx
+        c = self._cache.get(key)
+        if c is not None and c[0] == pm.version and c[1] == tau_us:
+            return c[2], c[3]
+        p = np.where(pm.vpage_frame >= 0, access_probability(pm.vpage_rate, tau_us), 0.0)
+        prefix = np.empty(p.shape[0] + 1)
+        prefix[0] = 0.0
+        np.cumsum(p, out=prefix[1:])
+        self._cache[key] = (pm.version, tau_us, prefix, p)
+        return prefix, p
+
+    def region_mean_p(self, target: Target, tau_us: int) -> np.ndarray:
+        r = target.regions
+        out = np.zeros(r.n)
+        if r.n == 0 or not self.target_valid(target):
+            return out
+        pm = self.memory.procs[target.proc_idx]
+        prefix, p = self._page_probs(target, tau_us)
+        kernels.vaddr_region_mean_p(prefix, p, pm.vma_start, pm.vma_end, pm.vma_page_base,
+                                    self.page_shift, r.start, r.end, out)
+        return out
+
+    def page_p_at(self, target: Target, addrs: np.ndarray, tau_us: int) -> np.ndarray:
+        out = np.zeros(addrs.shape[0])
+        if not self.target_valid(target):
+            return out
+        pm = self.memory.procs[target.proc_idx]
+        _, p = self._page_probs(target, tau_us)
+        j = np.searchsorted(pm.vma_start, addrs, side="right") - 1
+        ok = (j >= 0) & (addrs < pm.vma_end[np.maximum(j, 0)])
+        pages = pm.vma_page_base[np.maximum(j, 0)] + ((addrs - pm.vma_start[np.maximum(j, 0)])
+                                                      >> self.page_shift)
+        out[ok] = p[pages[ok]]
+        return out
+
+
+class PaddrOps(Ops):
+    """The physical address space (mm/damon/paddr.c): no init, no update, never invalid.
+
+    Per-frame probabilities live in a Fenwick tree, updated from the memory system's change
+    log when pages are allocated, freed or migrated (O(k log F)), and rebuilt only when access
+    rates or the sampling interval change.
+    """
+
+    name = "paddr"
+
+    def __init__(self, memory: MemorySystem) -> None:
+        super().__init__(memory)
+        n = memory.nr_frames
+        self._values = np.zeros(n)
+        self._tree = np.zeros(n + 1)
+        self._cursor = None
+        self._tau = -1
+
+    def _sync(self, tau_us: int) -> None:
+        mem = self.memory
+        frames, cursor = mem.frame_changes_since(self._cursor)
+        if frames is None or tau_us != self._tau:
+            self._values[:] = access_probability(mem.frame_rates(), tau_us)
+            kernels.fenwick_build(self._values, self._tree)
+            self._tau = tau_us
+        elif frames.size:
+            frames = np.unique(frames)
+            rates = _rates_of_frames(mem, frames)
+            kernels.fenwick_update(self._tree, self._values, frames,
+                                   access_probability(rates, tau_us))
+        self._cursor = cursor
+
+    def region_mean_p(self, target: Target, tau_us: int) -> np.ndarray:
+        r = target.regions
+        out = np.zeros(r.n)
+        if r.n == 0:
+            return out
+        self._sync(tau_us)
+        kernels.paddr_region_mean_p(self._tree, self._values, self.page_shift, r.start, r.end, out)
+        return out
+
+    def page_p_at(self, target: Target, addrs: np.ndarray, tau_us: int) -> np.ndarray:
+        self._sync(tau_us)
+        f = addrs >> self.page_shift
+        out = np.zeros(addrs.shape[0])
+        ok = f < self._values.shape[0]
+        out[ok] = self._values[f[ok]]
+        return out
+
+
+def _rates_of_frames(mem: MemorySystem, frames: np.ndarray) -> np.ndarray:
+    """Access rate of the page each frame holds (0 for free frames)."""
+    rates = np.zeros(frames.shape[0])
+    owners = mem.frame_proc[frames]
+    for pi in np.unique(owners):
+        if pi < 0:
+            continue
+        sel = owners == pi
+        rates[sel] = mem.procs[int(pi)].vpage_rate[mem.frame_vpage[frames[sel]]]
+    return rates
+
+
+def make_ops(name: str, memory: MemorySystem) -> Ops:
+    if name == "paddr":
+        return PaddrOps(memory)
+    if name == "vaddr":
+        return VaddrOps(memory)
+    if name == "fvaddr":
+        return VaddrOps(memory, fixed=True)
+    raise ValueError(f"ops: {name!r} is not supported; allowed: vaddr, fvaddr, paddr")

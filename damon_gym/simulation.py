@@ -1,0 +1,318 @@
+"""``Simulation``: one simulated machine, one workload and its kdamonds, stepped in time.
+
+This is the one object a user holds::
+
+    sim = Simulation.from_config("default", seed=0)
+    sim.run(5.0)                 # seconds of simulated time
+    sim.snapshot()               # regions per context and target
+    sim.stats()                  # per-node memory, migration counters, per-scheme stats
+    sim.commit(params)           # online update of DAMON parameters (damon_commit_ctx)
+
+The loop advances every context to the earliest next event (a workload phase change, a process
+starting or exiting, or any context's aggregation/apply/update point), so contexts that act on
+memory see each other's migrations at the granularity the kernel's loops would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from damon_gym.damon.core import Context, Target
+from damon_gym.damon.ops import make_ops
+from damon_gym.formats.params import ContextParams, DamonParams, load_damon_params
+from damon_gym.memory.system import (
+    InterleavePolicy,
+    LocalPolicy,
+    MemorySystem,
+    WeightedInterleavePolicy,
+)
+from damon_gym.memory.topology import Topology, load_topology
+from damon_gym.scenario import Scenario, ScenarioError, load_scenario
+from damon_gym.workloads.model import Workload
+
+US = 1_000_000
+
+
+def default_damon_params(ops: str = "vaddr") -> DamonParams:
+    """damo's defaults: one kdamond, one context, 5 ms / 100 ms / 1 s, 10..1,000 regions."""
+    return load_damon_params({"kdamonds": [{"contexts": [{
+        "ops": ops,
+        "targets": [],
+        "intervals": {"sample_us": "5 ms", "aggr_us": "100 ms", "ops_update_us": "1 s"},
+        "nr_regions": {"min": 10, "max": 1000},
+        "schemes": [],
+    }]}]})
+
+
+@dataclass
+class ContextBinding:
+    """Where one DAMON context of the parameters sits in the simulation."""
+
+    kdamond_idx: int
+    context_idx: int
+    ops: str
+    context: Context
+    follow_all_processes: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def build_workload(scenario: Scenario) -> Workload:
+    spec = scenario.workload
+    rng = np.random.default_rng(scenario.seed)
+    if spec.masim is not None:
+        from damon_gym.workloads.masim import masim_workload, read_masim_config
+
+        kw = {} if spec.accesses_per_s is None else {"accesses_per_s": spec.accesses_per_s}
+        return masim_workload(read_masim_config(scenario.resolve(spec.masim)), **kw)
+    from damon_gym.workloads import registry
+
+    return registry.build(spec.generator, spec.params, rng)
+
+
+def _policy(spec, topology: Topology):
+    mode = getattr(spec, "mode", "local")
+    nodes = list(getattr(spec, "nodes", None) or range(topology.nr_nodes))
+    if mode == "local":
+        return LocalPolicy(nodes[0] if getattr(spec, "nodes", None) else None)
+    if mode == "interleave":
+        return InterleavePolicy(nodes)
+    weights = list(getattr(spec, "weights", None) or topology.auto_weights())
+    return WeightedInterleavePolicy(nodes, weights)
+
+
+class Simulation:
+    """A scenario brought to life: memory system + workload + DAMON contexts."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None, *,
+                 damon_params: DamonParams | None = None) -> None:
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        topo = scenario.topology
+        topology = (Topology.model_validate(topo) if isinstance(topo, dict)
+                    else load_topology(scenario.resolve(topo) if str(topo).endswith(".yaml") else topo))
+        if scenario.capacity_scale != 1.0:
+            topology = topology.scaled(scenario.capacity_scale)
+        self.topology = topology
+        self.memory = MemorySystem(topology, page_size=scenario.page_size)
+        self.workload = build_workload(scenario)
+        self.now_us = 0
+        self._proc_of_spec: dict[int, int] = {}  # workload process index -> memory proc index
+        self._change_times = [int(round(t * US)) for t in self.workload.change_times()]
+        self._next_change = 0
+        if damon_params is None:
+            damon_params = self._scenario_damon_params()
+        self.params = damon_params
+        self.bindings: list[ContextBinding] = []
+        self._build_contexts(damon_params)
+        self._apply_workload_changes()
+        for b in self.bindings:
+            b.context.start(self.now_us)
+
+    @classmethod
+    def from_config(cls, path_or_name: str | Path | dict, seed: int | None = None,
+                    **overrides: Any) -> Simulation:
+        return cls(load_scenario(path_or_name, **overrides), seed)
+
+    # -- construction -------------------------------------------------------------------------
+    def _scenario_damon_params(self) -> DamonParams:
+        d = self.scenario.damon
+        if d is None:
+            return default_damon_params()
+        if isinstance(d, str):
+            return load_damon_params(self.scenario.resolve(d))
+        return load_damon_params(d)
+
+    def _build_contexts(self, params: DamonParams) -> None:
+        paddr_seen = 0
+        for ki, kd in enumerate(params.kdamonds):
+            for ci, cp in enumerate(kd.contexts):
+                ctx = Context(make_ops(cp.ops, self.memory), cp.attrs(),
+                              rng=np.random.default_rng([self.seed, ki, ci]),
+                              sampler=self.scenario.sampler, name=f"kdamond{ki}.ctx{ci}")
+                b = ContextBinding(ki, ci, cp.ops, ctx)
+                if cp.ops == "paddr":
+                    self._bind_paddr(b, cp, paddr_seen)
+                    paddr_seen += 1
+                else:
+                    self._bind_vaddr(b, cp)
+                self.bindings.append(b)
+
+    def _bind_paddr(self, b: ContextBinding, cp: ContextParams, order: int) -> None:
+        mem = self.memory
+        phys_end = mem.nr_frames * mem.page_size
+        ranges: list[tuple[int, int]] = []
+        for t in cp.targets:
+            rs = [(int(s), int(e)) for s, e in t.regions]
+            if self.scenario.paddr_nodes is not None:
+                if order >= len(self.scenario.paddr_nodes):
+                    raise ScenarioError(f"paddr_nodes: no node given for paddr context {order}")
+                node = self.scenario.paddr_nodes[order]
+                rs = [mem.node_phys_range(node)]
+                b.notes.append(f"paddr regions set to node {node} (paddr_nodes)")
+            elif not rs or any(e > phys_end for _, e in rs):
+                node = order if order < self.topology.nr_nodes else None
+                rs = [mem.node_phys_range(node)] if node is not None else [(0, phys_end)]
+                b.notes.append(
+                    "paddr ranges of another machine mapped onto "
+                    + (f"simulated node {node}" if node is not None else "all simulated memory"))
+            ranges = rs
+            tgt = Target(pid=None)
+            tgt.regions.set_ranges(sorted(ranges))
+            b.context.targets.append(tgt)
+
+    def _bind_vaddr(self, b: ContextBinding, cp: ContextParams) -> None:
+        pids = [p.pid for p in self.workload.processes]
+        claimed = {t.pid for t in cp.targets if t.pid in pids}
+        free = [p for p in pids if p not in claimed]
+        if not cp.targets:
+            b.follow_all_processes = True
+            b.notes.append("no targets given: every workload process is monitored")
+        for t in cp.targets:
+            pid = t.pid
+            if pid not in pids:
+                if not free:
+                    raise ScenarioError(
+                        f"vaddr target pid {pid} matches no workload process (pids: {pids})")
+                b.notes.append(f"target pid {pid} bound to workload pid {free[0]}")
+                pid = free.pop(0)
+            tgt = Target(pid=pid)
+            if t.regions:
+                tgt.regions.set_ranges(sorted((int(s), int(e)) for s, e in t.regions))
+            b.context.targets.append(tgt)
+
+    # -- workload over time -------------------------------------------------------------------
+    def _apply_workload_changes(self) -> None:
+        """Start/exit processes and rewrite access rates for the workload's state at now."""
+        t_s = self.now_us / US
+        wl = self.workload
+        mem = self.memory
+        for i, ps in enumerate(wl.processes):
+            started = ps.start_s <= t_s + 1e-12
+            exited = ps.exit_s is not None and ps.exit_s <= t_s + 1e-12
+            if started and not exited and i not in self._proc_of_spec:
+                vmas = [(v.start, v.end) for v in ps.vmas]
+                idx = mem.add_process(ps.pid, vmas)
+                self._proc_of_spec[i] = idx
+                if ps.populate:
+                    mem.allocate(idx, np.arange(mem.procs[idx].nr_pages), _policy(ps.mempolicy, self.topology))
+                for b in self.bindings:
+                    for tgt in b.context.targets:
+                        if tgt.pid == ps.pid and tgt.proc_idx is None:
+                            tgt.proc_idx = idx
+                            if b.context.started:
+                                b.context.ops.init_target(b.context, tgt)
+                    if b.follow_all_processes and not any(t.pid == ps.pid for t in b.context.targets):
+                        b.context.add_target(Target(pid=ps.pid, proc_idx=idx))
+            elif exited and i in self._proc_of_spec and mem.procs[self._proc_of_spec[i]].alive:
+                mem.remove_process(self._proc_of_spec[i])
+        for i, idx in self._proc_of_spec.items():
+            pm = mem.procs[idx]
+            if not pm.alive:
+                continue
+            rates = wl.rates_at(t_s, i, mem.page_size)
+            if not wl.processes[i].populate:
+                touch = np.flatnonzero((rates > 0) & (pm.vpage_frame < 0))
+                if touch.size:
+                    mem.allocate(idx, touch, _policy(wl.processes[i].mempolicy, self.topology))
+            mem.set_rates(idx, rates)
+        while (self._next_change < len(self._change_times)
+               and self._change_times[self._next_change] <= self.now_us):
+            self._next_change += 1
+
+    def _next_change_us(self) -> int:
+        if self._next_change < len(self._change_times):
+            return self._change_times[self._next_change]
+        return 2**62
+
+    # -- the public API -------------------------------------------------------------------------
+    def run(self, seconds: float) -> None:
+        """Advance simulated time by ``seconds``."""
+        if not seconds >= 0:
+            raise ValueError(f"seconds: {seconds!r} must be >= 0")
+        end = self.now_us + int(round(seconds * US))
+        while self.now_us < end:
+            t_next = min(end, self._next_change_us())
+            for b in self.bindings:
+                if not b.context.stopped:
+                    t_next = min(t_next, b.context.next_event_us())
+            t_next = max(t_next, self.now_us + 1)
+            for b in self.bindings:
+                b.context.run_until(t_next)
+            self.now_us = t_next
+            if self.now_us >= self._next_change_us():
+                self._apply_workload_changes()
+
+    @property
+    def contexts(self) -> list[Context]:
+        return [b.context for b in self.bindings]
+
+    def snapshot(self) -> list[dict]:
+        """Per context and target: regions with start, end, nr_accesses, age (numpy arrays)."""
+        out = []
+        for b in self.bindings:
+            for tsnap in b.context.snapshot():
+                tsnap.update(kdamond_idx=b.kdamond_idx, context_idx=b.context_idx, ops=b.ops)
+                out.append(tsnap)
+        return out
+
+    def stats(self) -> dict:
+        """Per-node memory, migration counters and per-context monitoring state."""
+        mem = self.memory
+        return {
+            "time_s": self.now_us / US,
+            "nodes": [
+                {"node": i, "name": n.name, "capacity_bytes": int(n.capacity),
+                 "used_bytes": int(mem.used_frames[i]) * mem.page_size,
+                 "free_bytes": int(mem.free_frames[i]) * mem.page_size}
+                for i, n in enumerate(self.topology.nodes)
+            ],
+            "migrated_bytes": int(mem.churn.sum()),
+            "pingpong_bytes": int(mem.pingpong_bytes),
+            "contexts": [
+                {"kdamond_idx": b.kdamond_idx, "context_idx": b.context_idx, "ops": b.ops,
+                 "nr_regions": b.context.nr_regions(),
+                 "sample_interval_us": b.context.attrs.sample_interval,
+                 "aggr_interval_us": b.context.attrs.aggr_interval,
+                 "nr_aggregations": b.context.nr_aggregations, "notes": list(b.notes)}
+                for b in self.bindings
+            ],
+        }
+
+    def commit(self, params: DamonParams | dict | str | Path) -> None:
+        """Online update of the running contexts (damon_commit_ctx, shared/damon_spec.md §7):
+        matched by index; attrs changes rescale counters; a target with regions gets them
+        through damon_set_regions (surviving regions keep counters and age); a target without
+        regions keeps its own. Adding or removing kdamonds/contexts is refused."""
+        from damon_gym.damon.region import set_regions
+
+        if not isinstance(params, DamonParams):
+            params = load_damon_params(params)
+        flat = [(ki, ci, cp) for ki, kd in enumerate(params.kdamonds)
+                for ci, cp in enumerate(kd.contexts)]
+        if len(flat) != len(self.bindings):
+            raise ValueError(f"commit: {len(flat)} contexts given, {len(self.bindings)} running; "
+                             "commit changes parameters of running contexts only")
+        for (_, _, cp), b in zip(flat, self.bindings):
+            if cp.ops != b.ops:
+                raise ValueError(f"commit: context {b.kdamond_idx}.{b.context_idx} runs {b.ops}, "
+                                 f"cannot switch to {cp.ops} online")
+            ctx = b.context
+            new_attrs = cp.attrs()
+            if new_attrs != ctx.attrs:
+                ctx.set_attrs(new_attrs)
+            for ti, t in enumerate(cp.targets):
+                if ti >= len(ctx.targets):
+                    break
+                if t.regions:
+                    tgt = ctx.targets[ti]
+                    tgt.regions.assign_regions(set_regions(
+                        tgt.regions.to_regions(), sorted((int(s), int(e)) for s, e in t.regions),
+                        ctx.min_region_sz))
+            if len(cp.targets) < len(ctx.targets) and not b.follow_all_processes:
+                del ctx.targets[len(cp.targets):]
+        self.params = params
