@@ -1,0 +1,406 @@
+"""The simulated machine: physical frames on NUMA nodes, processes' pages mapped onto them,
+first-touch allocation under a mempolicy, and the migration engine DAMOS drives.
+
+State is struct-of-arrays numpy, never one Python object per page. A "frame" is one
+simulation page of physical memory (``page_size`` bytes: 4 KiB, or 2 MiB to model THP-backed
+memory with fewer frames). Node ``i`` owns frames ``[node_start_frame[i], node_start_frame[i+1])``
+and frame ``f`` has physical address ``f * page_size`` (node 0 first, contiguous), so a DAMON
+paddr region maps to nodes by a search over the node boundaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from damon_gym.memory.frames import FrameChangeLog, FreeFrameStacks
+from damon_gym.memory.mempolicy import interleave_index
+from damon_gym.memory.migration import (
+    DEFAULT_PINGPONG_WINDOW_US,
+    MigrationCounters,
+    MigrationResult,
+)
+from damon_gym.memory.placement import (
+    AllocResult,
+    LocalPolicy,
+    MemPolicy,
+    plan_spill,
+    policy_nodes,
+    preferred_nodes,
+)
+from damon_gym.memory.process import ProcessMemory
+from damon_gym.memory.topology import Topology
+
+#: Most frames one machine may have (keeps per-frame arrays and monitors fast).
+MAX_FRAMES = 1 << 22
+
+
+def _unique_in_order(arr: np.ndarray) -> np.ndarray:
+    """``arr`` without repeats, first occurrences kept in their order."""
+    if len(arr) < 2:
+        return arr
+    _, first = np.unique(arr, return_index=True)
+    if len(first) == len(arr):
+        return arr
+    return arr[np.sort(first)]
+
+
+class MemorySystem:
+    """A machine built from a :class:`Topology`: frames, free lists, processes, migration.
+
+    Per-frame arrays: ``frame_node`` (int8), ``frame_proc`` (int32 process index, -1 = free),
+    ``frame_vpage`` (int64 page index inside the process, -1 = free). Per node (int64):
+    ``used_frames``, ``free_frames`` (maintained incrementally; treat as read-only).
+    ``procs[idx]`` is the :class:`ProcessMemory` of process ``idx``.
+    """
+
+    def __init__(self, topology: Topology, page_size: int = 4096,
+                 pingpong_window_us: int = DEFAULT_PINGPONG_WINDOW_US) -> None:
+        if not isinstance(page_size, (int, np.integer)) or page_size < 4096 \
+                or page_size & (page_size - 1):
+            raise ValueError(f"page_size: {page_size!r} must be a power of two >= 4096")
+        page_size = int(page_size)
+        if pingpong_window_us < 0:
+            raise ValueError(f"pingpong_window_us: {pingpong_window_us} is negative")
+        self.topology = topology
+        self.page_size = page_size
+        self.page_order = page_size.bit_length() - 1 - 12  # folio order vs 4 KiB base pages
+        self.pingpong_window_us = int(pingpong_window_us)
+        per_node = [n.capacity // page_size for n in topology.nodes]
+        for i, f in enumerate(per_node):
+            if f < 1:
+                raise ValueError(f"node {i} ({topology.nodes[i].name}): capacity "
+                                 f"{topology.nodes[i].capacity} B is below one page of {page_size} B")
+        total = sum(per_node)
+        if total > MAX_FRAMES:
+            raise ValueError(f"{topology.name}: {total} frames of {page_size} B exceed the "
+                             f"limit of {MAX_FRAMES}; use a bigger page_size (e.g. 2 MiB = "
+                             f"{2 << 20}) or Topology.scaled()")
+        self.node_start_frame = np.concatenate(([0], np.cumsum(per_node))).astype(np.int64)
+        self.node_nr_frames = np.asarray(per_node, dtype=np.int64)
+        self.nr_frames = int(total)
+        self.frame_node = np.repeat(np.arange(len(per_node), dtype=np.int8), per_node)
+        self.frame_proc = np.full(total, -1, dtype=np.int32)
+        self.frame_vpage = np.full(total, -1, dtype=np.int64)
+        self._free = FreeFrameStacks(self.node_start_frame)
+        self.free_frames = self._free.count  # the same array the free stacks update
+        self.used_frames = np.zeros(len(per_node), dtype=np.int64)
+        self.procs: list[ProcessMemory] = []
+        self._fallback = [topology.fallback_order(i) for i in range(len(per_node))]
+        self._log = FrameChangeLog(limit=total)
+        self._mig = MigrationCounters(len(per_node), page_size)
+        self.placement_version = 0  # bumped by every change of frame ownership
+
+    # ------------------------------------------------------------------ nodes and frames
+    @property
+    def nr_nodes(self) -> int:
+        return len(self.node_nr_frames)
+
+    def node_phys_range(self, node: int) -> tuple[int, int]:
+        """Physical byte range ``[start, end)`` of ``node``."""
+        self._check_node(node, "node")
+        return (int(self.node_start_frame[node]) * self.page_size,
+                int(self.node_start_frame[node + 1]) * self.page_size)
+
+    def node_of_frames(self, frames: object) -> np.ndarray:
+        """Node id (int64) of each frame."""
+        f = np.asarray(frames, dtype=np.int64)
+        if f.size and (int(f.min()) < 0 or int(f.max()) >= self.nr_frames):
+            raise ValueError(f"frames: out of range 0..{self.nr_frames - 1}")
+        return np.searchsorted(self.node_start_frame, f, side="right") - 1
+
+    def used_bytes(self) -> np.ndarray:
+        """Allocated bytes per node (int64)."""
+        return self.used_frames * self.page_size
+
+    def free_bytes(self) -> np.ndarray:
+        """Free bytes per node (int64)."""
+        return self.free_frames * self.page_size
+
+    def _check_node(self, node: int, what: str) -> int:
+        if not isinstance(node, (int, np.integer)) or not 0 <= node < self.nr_nodes:
+            raise ValueError(f"{what}: {node!r} is not a node id (allowed: 0..{self.nr_nodes - 1})")
+        return int(node)
+
+    # ------------------------------------------------------------------ processes
+    def add_process(self, pid: int, vmas: Sequence[tuple[int, int]]) -> int:
+        """Map a new process with VMAs ``[(start, end), ...]`` (bytes); returns its index.
+        Starts must be page-aligned, VMAs sorted and disjoint; unaligned ends are rounded up."""
+        if any(p.alive and p.pid == pid for p in self.procs):
+            raise ValueError(f"pid: {pid} is already a live process")
+        self.procs.append(ProcessMemory(pid, vmas, self.page_size))
+        self._log.new_epoch()
+        return len(self.procs) - 1
+
+    def remove_process(self, idx: int) -> None:
+        """The process exits: all its frames are freed; it stays in ``procs`` with alive=False."""
+        proc = self._proc(idx)
+        if not proc.alive:
+            return
+        self._free_pages_of(idx, np.flatnonzero(proc.vpage_frame >= 0))
+        proc.alive = False
+        proc.version += 1
+        self._log.new_epoch()
+
+    def free_pages(self, idx: int, pages: object) -> int:
+        """Unmap pages (munmap/MADV_DONTNEED): their frames are freed; returns how many were
+        mapped."""
+        proc = self._proc(idx)
+        p = _unique_in_order(proc.check_pages(pages))
+        n = self._free_pages_of(idx, p[proc.vpage_frame[p] >= 0])
+        if n:
+            proc.version += 1
+        return n
+
+    def _free_pages_of(self, idx: int, pages: np.ndarray) -> int:
+        proc = self.procs[idx]
+        frames = proc.vpage_frame[pages]
+        proc.vpage_frame[pages] = -1
+        self._release(frames)
+        self._log.append(frames)
+        if len(frames):
+            self.placement_version += 1
+        return len(frames)
+
+    def _release(self, frames: np.ndarray) -> np.ndarray:
+        """Give owned frames back to their nodes' free stacks; returns frames per node."""
+        self.frame_proc[frames] = -1
+        self.frame_vpage[frames] = -1
+        nodes = self.frame_node[frames]
+        counts = np.bincount(nodes, minlength=self.nr_nodes).astype(np.int64)
+        for node in np.flatnonzero(counts):
+            self._free.push(int(node), frames[nodes == node])
+        self.used_frames -= counts
+        return counts
+
+    def _proc(self, idx: int) -> ProcessMemory:
+        if not isinstance(idx, (int, np.integer)) or not 0 <= idx < len(self.procs):
+            raise ValueError(f"proc_idx: {idx!r} is not a process index "
+                             f"(allowed: 0..{len(self.procs) - 1})")
+        return self.procs[int(idx)]
+
+    def page_addresses(self, idx: int, pages: object) -> np.ndarray:
+        """Virtual address of each page of process ``idx``."""
+        return self._proc(idx).page_addresses(pages)
+
+    def pages_of_range(self, idx: int, start: int, end: int) -> np.ndarray:
+        """Pages of process ``idx`` overlapping the virtual range ``[start, end)``."""
+        return self._proc(idx).pages_of_range(start, end)
+
+    def interleave_index(self, idx: int, pages: object) -> np.ndarray:
+        """Interleave index of each page as anonymous memory (``vm_pgoff = vm_start >> 12``,
+        folio order from ``page_size``): the virtual page number for 4 KiB pages."""
+        proc = self._proc(idx)
+        p = proc.check_pages(pages)
+        j = proc.vma_of_pages(p)
+        vm_start = proc.vma_start[j]
+        addr = vm_start + (p - proc.vma_page_base[j]) * self.page_size
+        return interleave_index(vm_start, vm_start >> 12, addr, self.page_order)
+
+    def node_of_pages(self, idx: int, pages: object) -> np.ndarray:
+        """Node of each page of process ``idx`` (int64, -1 = not allocated)."""
+        proc = self._proc(idx)
+        f = proc.vpage_frame[proc.check_pages(pages)]
+        return np.where(f >= 0, self.frame_node[np.maximum(f, 0)], -1).astype(np.int64)
+
+    # ------------------------------------------------------------------ access rates
+    def set_rates(self, idx: int, rates: object) -> None:
+        """Set the access rate (accesses/s) of every page of process ``idx``."""
+        proc = self._proc(idx)
+        r = np.asarray(rates, dtype=np.float64)
+        if r.shape != (proc.nr_pages,):
+            raise ValueError(f"rates: shape {r.shape} for pid {proc.pid}; need ({proc.nr_pages},)")
+        if not np.isfinite(r).all() or (r < 0).any():
+            raise ValueError("rates: every rate must be finite and >= 0 accesses/s")
+        proc.vpage_rate = r.copy()
+        proc.version += 1
+        self._log.new_epoch()
+
+    def frame_rates(self) -> np.ndarray:
+        """Access rate of the page each frame holds (float64 per frame; 0 for free frames)."""
+        out = np.zeros(self.nr_frames, dtype=np.float64)
+        for proc in self.procs:
+            if proc.alive:
+                m = proc.vpage_frame >= 0
+                out[proc.vpage_frame[m]] = proc.vpage_rate[m]
+        return out
+
+    def node_rate_sums(self) -> np.ndarray:
+        """Sum of access rates of the allocated pages on each node (float64, accesses/s)."""
+        out = np.zeros(self.nr_nodes, dtype=np.float64)
+        for proc in self.procs:
+            if proc.alive:
+                m = proc.vpage_frame >= 0
+                out += np.bincount(self.frame_node[proc.vpage_frame[m]],
+                                   weights=proc.vpage_rate[m], minlength=self.nr_nodes)
+        return out
+
+    # ------------------------------------------------------------------ allocation
+    def allocate(self, idx: int, pages: object, policy: MemPolicy | None = None) -> AllocResult:
+        """First touch of ``pages`` of process ``idx`` under ``policy`` (default
+        ``LocalPolicy()``), in the order given. Pages with a frame already are skipped; a page
+        whose chosen node is full falls back along that node's fallback order; it fails only
+        when every node is full."""
+        policy = LocalPolicy() if policy is None else policy
+        proc = self._proc(idx)
+        if not proc.alive:
+            raise ValueError(f"proc_idx: {idx} (pid {proc.pid}) has exited")
+        policy_nodes(policy, self.nr_nodes, self.topology.cpu_node)
+        p = _unique_in_order(proc.check_pages(pages))
+        new = p[proc.vpage_frame[p] < 0]
+        if isinstance(policy, LocalPolicy):
+            ilx = np.zeros(len(new), dtype=np.int64)
+        else:
+            ilx = self.interleave_index(idx, new)
+        pref = preferred_nodes(policy, ilx, self.nr_nodes, self.topology.cpu_node)
+        target = plan_spill(pref, self.free_frames, self._fallback)
+        per_node = np.zeros(self.nr_nodes, dtype=np.int64)
+        touched = []
+        for node in range(self.nr_nodes):
+            sel = new[target == node]
+            if len(sel) == 0:
+                continue
+            frames = self._free.pop(node, len(sel))
+            proc.vpage_frame[sel] = frames
+            self.frame_proc[frames] = idx
+            self.frame_vpage[frames] = sel
+            per_node[node] = len(sel)
+            touched.append(frames)
+        self.used_frames += per_node
+        nr_alloc = int(per_node.sum())
+        if nr_alloc:
+            proc.version += 1
+            self.placement_version += 1
+            self._log.append(np.concatenate(touched))
+        return AllocResult(nr_alloc, int(np.count_nonzero(target < 0)), per_node,
+                           len(p) - len(new))
+
+    # ------------------------------------------------------------------ migration
+    def migrate_pages(self, idx: int, pages: object, dest_node: int,
+                      now_us: int) -> MigrationResult:
+        """Move pages of process ``idx`` to ``dest_node`` (DAMON vaddr style), in the order
+        given; never-touched pages are counted in ``nr_not_present``."""
+        proc = self._proc(idx)
+        p = _unique_in_order(proc.check_pages(pages))
+        frames = proc.vpage_frame[p]
+        present = frames >= 0
+        return self._migrate(frames[present], dest_node, now_us,
+                             nr_not_present=int(len(p) - present.sum()))
+
+    def migrate_frames(self, frames: object, dest_node: int, now_us: int) -> MigrationResult:
+        """Move the pages held by ``frames`` to ``dest_node`` (DAMON paddr style), in the order
+        given; free frames are ignored (counted in ``nr_not_present``)."""
+        f = np.asarray(frames, dtype=np.int64).reshape(-1)
+        if f.size and (int(f.min()) < 0 or int(f.max()) >= self.nr_frames):
+            raise ValueError(f"frames: out of range 0..{self.nr_frames - 1}")
+        f = _unique_in_order(f)
+        owned = self.frame_proc[f] >= 0
+        return self._migrate(f[owned], dest_node, now_us,
+                             nr_not_present=int(len(f) - owned.sum()))
+
+    def _migrate(self, frames: np.ndarray, dest_node: int, now_us: int,
+                 nr_not_present: int) -> MigrationResult:
+        dest = self._check_node(dest_node, "dest_node")
+        if now_us < 0:
+            raise ValueError(f"now_us: {now_us} is negative")
+        src = self.frame_node[frames].astype(np.int64)
+        there = src == dest
+        frames, src = frames[~there], src[~there]
+        fit = min(len(frames), int(self.free_frames[dest]))
+        nr_failed = len(frames) - fit
+        old, src = frames[:fit], src[:fit]
+        procs = self.frame_proc[old].astype(np.int64)
+        pages = self.frame_vpage[old]
+        new = self._free.pop(dest, fit)
+        pingpong = 0
+        for pi in np.unique(procs):
+            m = procs == pi
+            proc, pg = self.procs[int(pi)], pages[m]
+            last = proc.vpage_last_move_us[pg]
+            back = (proc.vpage_prev_node[pg] == dest) & (last >= 0) \
+                & (now_us - last < self.pingpong_window_us)
+            pingpong += int(np.count_nonzero(back))
+            proc.vpage_frame[pg] = new[m]
+            proc.vpage_prev_node[pg] = src[m]
+            proc.vpage_last_move_us[pg] = now_us
+        self.frame_proc[new] = procs
+        self.frame_vpage[new] = pages
+        self._release(old)
+        self.used_frames[dest] += fit
+        pingpong_bytes = pingpong * self.page_size
+        self._mig.record(src, dest, pingpong_bytes, nr_failed)
+        if fit:
+            self.placement_version += 1
+            self._log.append(np.concatenate((old, new)))
+        by_src = np.bincount(src, minlength=self.nr_nodes).astype(np.int64) * self.page_size
+        return MigrationResult(fit, fit * self.page_size, nr_failed, int(there.sum()), by_src,
+                               pingpong_bytes, nr_not_present)
+
+    @property
+    def churn(self) -> np.ndarray:
+        """Bytes migrated src -> dst (nodes x nodes int64) since the last :meth:`take_churn`."""
+        return self._mig.churn
+
+    @property
+    def pingpong_bytes(self) -> int:
+        """Ping-pong bytes since the last :meth:`take_churn`."""
+        return self._mig.pingpong_bytes
+
+    @property
+    def migration_failures(self) -> int:
+        """Folios that found their destination full since the last :meth:`take_churn`."""
+        return self._mig.failures
+
+    @property
+    def total_moved_bytes(self) -> int:
+        """Bytes migrated since the machine was built."""
+        return self._mig.total_moved_bytes
+
+    def take_churn(self) -> dict[str, Any]:
+        """Migration traffic since the last call, then reset (see ``MigrationCounters.take``)."""
+        return self._mig.take()
+
+    # ------------------------------------------------------------------ change log
+    def change_cursor(self) -> tuple[int, int]:
+        """A cursor for :meth:`frame_changes_since` that sees only future changes."""
+        return self._log.cursor()
+
+    def frame_changes_since(self, cursor: tuple[int, int] | None
+                            ) -> tuple[np.ndarray | None, tuple[int, int]]:
+        """Frames whose owner changed since ``cursor`` (sorted, distinct) and the new cursor;
+        ``None`` instead of frames when the consumer must rebuild everything (first call with
+        ``cursor=None``, rates changed, a process came or went, or the log overflowed)."""
+        return self._log.since(cursor)
+
+    # ------------------------------------------------------------------ checks
+    def check_invariants(self) -> None:
+        """Raise AssertionError if frame/page bookkeeping is inconsistent (for tests)."""
+        owner_count = 0
+        for i, proc in enumerate(self.procs):
+            pg = np.flatnonzero(proc.vpage_frame >= 0)
+            if not proc.alive and len(pg):
+                raise AssertionError(f"process {i} exited but maps {len(pg)} pages")
+            f = proc.vpage_frame[pg]
+            if (self.frame_proc[f] != i).any() or (self.frame_vpage[f] != pg).any():
+                raise AssertionError(f"process {i}: a page's frame is not owned by it")
+            owner_count += len(pg)
+        owned = np.flatnonzero(self.frame_proc >= 0)
+        if len(owned) != owner_count:
+            raise AssertionError(f"{len(owned)} owned frames but {owner_count} mapped pages")
+        if (self.frame_vpage[self.frame_proc < 0] != -1).any():
+            raise AssertionError("a free frame has a page index")
+        used = np.bincount(self.frame_node[owned], minlength=self.nr_nodes)
+        if (used != self.used_frames).any():
+            raise AssertionError(f"used_frames {self.used_frames} != counted {used}")
+        if (self.used_frames + self.free_frames != self.node_nr_frames).any():
+            raise AssertionError("used + free != node frames")
+        for node in range(self.nr_nodes):
+            fr = self._free.free_frames_of(node)
+            lo, hi = self.node_start_frame[node], self.node_start_frame[node + 1]
+            if len(np.unique(fr)) != len(fr) or ((fr < lo) | (fr >= hi)).any() \
+                    or (self.frame_proc[fr] >= 0).any():
+                raise AssertionError(f"node {node}: free stack holds a bad frame")
+        if (self.used_frames * self.page_size > np.asarray(self.topology.capacities)).any():
+            raise AssertionError("a node is over capacity")
