@@ -17,7 +17,8 @@ from damon_gym.damon.attrs import Attrs
 from damon_gym.damon.core import Context, Target
 from damon_gym.damon.ops import PaddrOps, VaddrOps
 from damon_gym.damon.sampling import FastSampler, ReferenceSampler
-from damon_gym.memory.system import LocalPolicy, MemorySystem
+from damon_gym.memory.placement import LocalPolicy
+from damon_gym.memory.system import MemorySystem
 from damon_gym.memory.topology import Topology
 
 GiB = 1 << 30

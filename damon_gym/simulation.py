@@ -23,13 +23,11 @@ import numpy as np
 
 from damon_gym.damon.core import Context, Target
 from damon_gym.damon.ops import make_ops
+from damon_gym.damos.engine import DamosEngine
+from damon_gym.damos.scheme import Scheme, scheme_from_params
 from damon_gym.formats.params import ContextParams, DamonParams, load_damon_params
-from damon_gym.memory.system import (
-    InterleavePolicy,
-    LocalPolicy,
-    MemorySystem,
-    WeightedInterleavePolicy,
-)
+from damon_gym.memory.placement import InterleavePolicy, LocalPolicy, WeightedInterleavePolicy
+from damon_gym.memory.system import MemorySystem
 from damon_gym.memory.topology import Topology, load_topology
 from damon_gym.scenario import Scenario, ScenarioError, load_scenario
 from damon_gym.workloads.model import Workload
@@ -74,14 +72,26 @@ def build_workload(scenario: Scenario) -> Workload:
 
 
 def _policy(spec, topology: Topology):
-    mode = getattr(spec, "mode", "local")
-    nodes = list(getattr(spec, "nodes", None) or range(topology.nr_nodes))
-    if mode == "local":
-        return LocalPolicy(nodes[0] if getattr(spec, "nodes", None) else None)
-    if mode == "interleave":
+    """The memory system's allocation policy for a workload's MempolicySpec."""
+    if spec.mode == "local":
+        return LocalPolicy(spec.nodes[0] if spec.nodes else None)
+    nodes = list(spec.nodes)
+    if spec.mode == "interleave":
         return InterleavePolicy(nodes)
-    weights = list(getattr(spec, "weights", None) or topology.auto_weights())
+    auto = topology.auto_weights()
+    weights = list(spec.weights) if spec.weights else [auto[n] for n in nodes]
     return WeightedInterleavePolicy(nodes, weights)
+
+
+def _scheme_stats(s: Scheme) -> dict:
+    st = s.stats
+    return {"action": s.action, "nr_tried": st.nr_tried, "sz_tried": st.sz_tried,
+            "nr_applied": st.nr_applied, "sz_applied": st.sz_applied,
+            "sz_ops_filter_passed": st.sz_ops_filter_passed, "qt_exceeds": st.qt_exceeds,
+            "nr_snapshots": st.nr_snapshots, "esz": s.qstate.esz, "min_score": s.qstate.min_score,
+            "active": s.wmark_active,
+            "goals": [{"metric": g.metric, "current_value": g.current_value,
+                       "target_value": g.target_value} for g in s.quota.goals]}
 
 
 class Simulation:
@@ -135,12 +145,22 @@ class Simulation:
                               rng=np.random.default_rng([self.seed, ki, ci]),
                               sampler=self.scenario.sampler, name=f"kdamond{ki}.ctx{ci}")
                 b = ContextBinding(ki, ci, cp.ops, ctx)
+                ctx.schemes = DamosEngine(self.memory, self._schemes_of(cp, ki, ci))
                 if cp.ops == "paddr":
                     self._bind_paddr(b, cp, paddr_seen)
                     paddr_seen += 1
                 else:
                     self._bind_vaddr(b, cp)
                 self.bindings.append(b)
+
+    def _schemes_of(self, cp: ContextParams, ki: int, ci: int) -> list[Scheme]:
+        out = []
+        for si, sp in enumerate(cp.schemes):
+            try:
+                out.append(scheme_from_params(sp, cp.attrs(), paddr_dests=self.scenario.paddr_dests))
+            except ValueError as e:
+                raise ValueError(f"kdamonds[{ki}].contexts[{ci}].schemes[{si}]: {e}") from None
+        return out
 
     def _bind_paddr(self, b: ContextBinding, cp: ContextParams, order: int) -> None:
         mem = self.memory
@@ -195,11 +215,11 @@ class Simulation:
             started = ps.start_s <= t_s + 1e-12
             exited = ps.exit_s is not None and ps.exit_s <= t_s + 1e-12
             if started and not exited and i not in self._proc_of_spec:
-                vmas = [(v.start, v.end) for v in ps.vmas]
-                idx = mem.add_process(ps.pid, vmas)
+                idx = mem.add_process(ps.pid, ps.vma_ranges(mem.page_size))
                 self._proc_of_spec[i] = idx
-                if ps.populate:
-                    mem.allocate(idx, np.arange(mem.procs[idx].nr_pages), _policy(ps.mempolicy, self.topology))
+                pages = wl.populate_pages(i, mem.page_size)
+                if pages.size:
+                    mem.allocate(idx, pages, _policy(ps.mempolicy, self.topology))
                 for b in self.bindings:
                     for tgt in b.context.targets:
                         if tgt.pid == ps.pid and tgt.proc_idx is None:
@@ -215,10 +235,9 @@ class Simulation:
             if not pm.alive:
                 continue
             rates = wl.rates_at(t_s, i, mem.page_size)
-            if not wl.processes[i].populate:
-                touch = np.flatnonzero((rates > 0) & (pm.vpage_frame < 0))
-                if touch.size:
-                    mem.allocate(idx, touch, _policy(wl.processes[i].mempolicy, self.topology))
+            touch = np.flatnonzero((rates > 0) & (pm.vpage_frame < 0))  # first touch
+            if touch.size:
+                mem.allocate(idx, touch, _policy(wl.processes[i].mempolicy, self.topology))
             mem.set_rates(idx, rates)
         while (self._next_change < len(self._change_times)
                and self._change_times[self._next_change] <= self.now_us):
@@ -276,6 +295,7 @@ class Simulation:
             "contexts": [
                 {"kdamond_idx": b.kdamond_idx, "context_idx": b.context_idx, "ops": b.ops,
                  "nr_regions": b.context.nr_regions(),
+                 "schemes": [_scheme_stats(s) for s in b.context.schemes.schemes],
                  "sample_interval_us": b.context.attrs.sample_interval,
                  "aggr_interval_us": b.context.attrs.aggr_interval,
                  "nr_aggregations": b.context.nr_aggregations, "notes": list(b.notes)}
@@ -315,4 +335,44 @@ class Simulation:
                         ctx.min_region_sz))
             if len(cp.targets) < len(ctx.targets) and not b.follow_all_processes:
                 del ctx.targets[len(cp.targets):]
+            self._commit_schemes(ctx, self._schemes_of(cp, b.kdamond_idx, b.context_idx))
         self.params = params
+
+    @staticmethod
+    def _commit_schemes(ctx: Context, new: list[Scheme]) -> None:
+        """damon_commit_schemes(): by index; extra running schemes removed, new ones appended
+        with fresh state; the charged-target marker is dropped if its target went away."""
+        eng = ctx.schemes
+        for i, src in enumerate(new):
+            if i < len(eng.schemes):
+                eng.schemes[i].commit(src)
+            else:
+                src.next_apply_sis = ctx.passed_sample_intervals + src.apply_interval_sis(ctx.attrs)
+                eng.schemes.append(src)
+        del eng.schemes[len(new):]
+        for s in eng.schemes:
+            if s.qstate.charge_target_from is not None and s.qstate.charge_target_from >= len(ctx.targets):
+                s.qstate.charge_target_from = None
+
+    def schemes(self, kdamond_idx: int = 0, context_idx: int = 0) -> list[Scheme]:
+        """The running schemes of one context."""
+        for b in self.bindings:
+            if (b.kdamond_idx, b.context_idx) == (kdamond_idx, context_idx):
+                return b.context.schemes.schemes
+        raise ValueError(f"no context {kdamond_idx}.{context_idx}")
+
+    def set_goal_input(self, value: int, *, kdamond_idx: int = 0, context_idx: int = 0,
+                       scheme_idx: int = 0, goal_idx: int = 0) -> None:
+        """Feed a user_input quota goal (commit_schemes_quota_goals): the value is read the next
+        time the scheme's effective quota is recomputed."""
+        goal = self.schemes(kdamond_idx, context_idx)[scheme_idx].quota.goals[goal_idx]
+        if goal.metric != "user_input":
+            raise ValueError(f"goal {goal_idx} of scheme {scheme_idx} is {goal.metric}, not user_input")
+        goal.current_value = int(value)
+
+    def export_damon_params(self, path: str | Path) -> None:
+        """Write the running DAMON parameters as a `damo args damon --format json` file, which
+        `damo start FILE` (or `damo args damon FILE`) reads on a real kernel."""
+        from damon_gym.formats.params import save_damon_params
+
+        save_damon_params(self.params, path)

@@ -14,7 +14,8 @@ from damon_gym.damon.attrs import Attrs, IntervalsGoal
 from damon_gym.damon.core import Context, Target
 from damon_gym.damon.ops import PaddrOps, VaddrOps
 from damon_gym.damon.regions import RegionArrays
-from damon_gym.memory.system import LocalPolicy, MemorySystem
+from damon_gym.memory.placement import LocalPolicy
+from damon_gym.memory.system import MemorySystem
 from damon_gym.memory.topology import load_topology
 
 

@@ -59,7 +59,7 @@ def _setup():
 
 
 def mem_policy_local():
-    from damon_gym.memory.system import LocalPolicy
+    from damon_gym.memory.placement import LocalPolicy
 
     return LocalPolicy()
 

@@ -50,8 +50,8 @@ class SchemesHook:
     def on_attrs_changed(self, ctx: Context) -> None:  # rebase next_apply_sis
         pass
 
-    def active(self, ctx: Context) -> bool:  # watermarks gate (kdamond_wait_activation)
-        return True
+    def inactive_wait_us(self, ctx: Context) -> int:  # kdamond_wait_activation: 0 = active
+        return 0
 
 
 def _mult_frac(x: np.ndarray, numer: int, denom: int) -> np.ndarray:
@@ -148,9 +148,10 @@ class Context:
             avail = (t_us - self.now_us) // si
             if avail <= 0:
                 return
-            if self.schemes is not None and not self.schemes.active(self):
+            wait = self.schemes.inactive_wait_us(self) if self.schemes is not None else 0
+            if wait:
                 # every scheme deactivated by watermarks: the kdamond sleeps, nothing sampled
-                self.now_us += avail * si
+                self.now_us += min(wait, (t_us - self.now_us))
                 continue
             chunk = int(min(max(self.next_event_sis() - self.passed_sample_intervals, 1), avail))
             self._sample(chunk)

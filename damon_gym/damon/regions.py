@@ -87,6 +87,27 @@ class RegionArrays:
             self._data[1, i] = e
         self.n = len(rs)
 
+    def split(self, i: int, sz: int) -> None:
+        """damon_split_region_at(): region i becomes [start, start+sz) and a copy of its
+        counters covers [start+sz, end) as region i+1."""
+        if not 0 < sz < self._data[1, i] - self._data[0, i]:
+            raise ValueError(f"split size {sz} outside (0, region size)")
+        self.reserve(self.n + 1)
+        d = self._data
+        d[:, i + 1: self.n + 1] = d[:, i: self.n].copy()
+        d[1, i] = d[0, i] + sz
+        d[0, i + 1] = d[1, i]
+        self.n += 1
+
+    def split_at_addresses(self, points) -> None:
+        """Split every region that strictly contains one of ``points``."""
+        for a in points:
+            if self.n == 0:
+                return
+            i = int(np.searchsorted(self.start, a, side="right")) - 1
+            if i >= 0 and self._data[0, i] < a < self._data[1, i]:
+                self.split(i, int(a - self._data[0, i]))
+
     def copy(self) -> RegionArrays:
         other = RegionArrays(self.n)
         other.set_from(self._data, self.n)

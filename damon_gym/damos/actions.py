@@ -1,0 +1,146 @@
+"""DAMOS actions on the simulated memory: ``stat``, ``migrate_hot``, ``migrate_cold``.
+
+``apply_action`` is the ops layer's apply_scheme for a batch of regions of one target: it
+walks the folios (simulation pages) of every region in address order -- a folio shared by two
+regions is acted on once, as the kernel's last_applied check does -- applies the ops filters
+per folio, picks each folio's destination (``dests``) and moves the folios through the memory
+system's migration engine. It returns the bytes applied per region, the bytes that passed the
+ops filters (paddr reports them; vaddr migrate does not) and the modelled kdamond time.
+
+kdamond time model (shared/perf_model.md section 2.7, defaults [U]): walking a folio costs
+WALK_NS; migrating one costs t_fix (1 us per 4 KiB folio, 20 us per 2 MiB folio) plus
+size / B_copy (7 GB/s). The time quota (``ms``) converts to bytes through this throughput.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from damon_gym.damos.dests import migrate_dest_indices
+from damon_gym.damos.filters import needs_young, ops_verdict
+
+if TYPE_CHECKING:
+    from damon_gym.damon.core import Context, Target
+    from damon_gym.damos.scheme import Scheme
+    from damon_gym.memory.system import MemorySystem
+
+WALK_NS = 50
+T_FIX_NS_4K = 1_000
+T_FIX_NS_2M = 20_000
+B_COPY_BYTES_PER_S = 7e9
+
+
+@dataclass
+class ActionResult:
+    applied_per_region: np.ndarray  # bytes the action applied to, per region of the batch
+    filter_passed_bytes: int
+    ns: int
+
+
+def migration_ns(nr_folios: int, page_size: int) -> int:
+    t_fix = T_FIX_NS_2M if page_size >= (2 << 20) else T_FIX_NS_4K
+    return int(nr_folios * (t_fix + page_size / B_COPY_BYTES_PER_S * 1e9))
+
+
+def _ranges_to_items(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate integer ranges [lo_k, hi_k): (items, index k of each item's range)."""
+    lens = np.maximum(hi - lo, 0)
+    ids = np.repeat(np.arange(lo.shape[0]), lens)
+    offs = np.arange(ids.shape[0]) - np.repeat(np.cumsum(lens) - lens, lens)
+    return lo[ids] + offs, ids
+
+
+def _folios(ctx: Context, t: Target, memory: MemorySystem, starts, ends):
+    """Folios of the regions: (pages or frames, region index, owner proc per folio, pages)."""
+    shift = memory.page_size.bit_length() - 1
+    if ctx.ops.name == "paddr":
+        f_lo = np.minimum(starts >> shift, memory.nr_frames)
+        f_hi = np.minimum((ends + memory.page_size - 1) >> shift, memory.nr_frames)
+        frames, rid = _ranges_to_items(f_lo, f_hi)
+        owned = memory.frame_proc[frames] >= 0
+        frames, rid = frames[owned], rid[owned]
+        _, first = np.unique(frames, return_index=True)
+        keep = np.sort(first)
+        frames, rid = frames[keep], rid[keep]
+        return frames, rid, memory.frame_proc[frames].astype(np.int64), memory.frame_vpage[frames]
+    pm = memory.procs[t.proc_idx]
+    parts = [memory.pages_of_range(t.proc_idx, int(a), int(b)) for a, b in zip(starts, ends)]
+    lens = np.array([p.shape[0] for p in parts], dtype=np.int64)
+    pages = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    rid = np.repeat(np.arange(len(parts)), lens)
+    present = pm.vpage_frame[pages] >= 0
+    pages, rid = pages[present], rid[present]
+    _, first = np.unique(pages, return_index=True)
+    keep = np.sort(first)
+    pages, rid = pages[keep], rid[keep]
+    return pages, rid, np.full(pages.shape[0], t.proc_idx, dtype=np.int64), pages
+
+
+def _page_nodes(memory: MemorySystem, procs: np.ndarray, vpages: np.ndarray) -> np.ndarray:
+    out = np.full(vpages.shape[0], -1, dtype=np.int64)
+    for p in np.unique(procs):
+        sel = procs == p
+        out[sel] = memory.node_of_pages(int(p), vpages[sel])
+    return out
+
+
+def _page_rates(memory: MemorySystem, procs: np.ndarray, vpages: np.ndarray) -> np.ndarray:
+    out = np.zeros(vpages.shape[0])
+    for p in np.unique(procs):
+        sel = procs == p
+        out[sel] = memory.procs[int(p)].vpage_rate[vpages[sel]]
+    return out
+
+
+def apply_action(ctx: Context, s: Scheme, ti: int, t: Target, starts: np.ndarray,
+                 ends: np.ndarray, memory: MemorySystem) -> ActionResult:
+    nreg = starts.shape[0]
+    psz = memory.page_size
+    items, rid, procs, vpages = _folios(ctx, t, memory, starts, ends)
+    n = items.shape[0]
+    young = None
+    if needs_young(s.filters):
+        dt_s = (s.apply_interval_us or ctx.attrs.aggr_interval) * 1e-6
+        p = -np.expm1(-_page_rates(memory, procs, vpages) * dt_s)
+        young = ctx.rng.random(n) < p
+    passed = ops_verdict(s.filters, n, psz, young)
+    if passed is None:
+        passed = np.ones(n, bool)
+    is_paddr = ctx.ops.name == "paddr"
+    filter_passed = int(passed.sum()) * psz if is_paddr else 0
+    applied = np.zeros(nreg, dtype=np.int64)
+    ns = n * WALK_NS
+    if s.action == "stat" or n == 0:
+        return ActionResult(applied, filter_passed, ns)
+    # destinations
+    dest = np.full(n, -1, dtype=np.int64)
+    if s.dests and not is_paddr:
+        ids = np.array([d for d, _ in s.dests], dtype=np.int64)
+        di = migrate_dest_indices(memory.interleave_index(t.proc_idx, items), [w for _, w in s.dests])
+        dest = np.where(di >= 0, ids[np.maximum(di, 0)], -1)
+    elif s.dests and is_paddr and s.paddr_dests == "rfc_round_robin":
+        ids = np.array([d for d, _ in s.dests], dtype=np.int64)
+        sel = np.flatnonzero(passed)
+        di = s.rr.assign(sel.shape[0], [w for _, w in s.dests])
+        dest[sel] = np.where(di >= 0, ids[np.maximum(di, 0)], -1)
+    else:
+        dest[:] = s.target_nid
+    dest[(dest < 0) | (dest >= memory.nr_nodes)] = -1  # invalid destination: nothing migrated
+    before = _page_nodes(memory, procs, vpages)
+    todo = passed & (dest >= 0) & (before != dest)
+    for node in np.unique(dest[todo]):
+        sel = todo & (dest == node)
+        if is_paddr:
+            memory.migrate_frames(items[sel], int(node), ctx.now_us)
+        else:
+            memory.migrate_pages(t.proc_idx, items[sel], int(node), ctx.now_us)
+    after = _page_nodes(memory, procs, vpages)
+    moved = todo & (after == dest)
+    nmoved = int(moved.sum())
+    if nmoved:
+        applied = np.bincount(rid[moved], minlength=nreg).astype(np.int64) * psz
+    ns += migration_ns(nmoved, psz)
+    return ActionResult(applied, filter_passed, ns)
