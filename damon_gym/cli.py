@@ -95,7 +95,7 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
 
     records = read_record(args.input)
     plot_heatmap(records, args.out, title=args.title or Path(args.input).name,
-                 target_idx=args.target)
+                 target=args.target)
     print(f"heatmap written to {args.out}")
     return 0
 

@@ -11,6 +11,8 @@ import numpy as np
 
 from damon_gym.damon.core import Context
 from damon_gym.formats.record import DamonRecord, RecordIntervals, RecordSnapshot
+from damon_gym.formats.record import RegionArrays as RecordRegions
+from damon_gym.formats.record import wss_of_snapshot
 from damon_gym.simulation import Simulation
 
 #: records start at a fixed, plausible epoch (damo only uses differences of times)
@@ -43,8 +45,8 @@ class Recorder:
                 r = t.regions
                 rec.snapshots.append(RecordSnapshot(
                     start_ns=start_ns, end_ns=end_ns,
-                    start=r.start.copy(), end=r.end.copy(),
-                    nr_accesses=r.nr_accesses.copy(), age=r.age.copy(),
+                    regions=RecordRegions(r.start.copy(), r.end.copy(), r.nr_accesses.copy(),
+                                          r.age.copy()),
                     total_bytes=int(r.total_bytes())))
         return on_aggregated
 
@@ -55,8 +57,8 @@ class Recorder:
         rows = []
         for (kd, ci, ti), rec in sorted(self.records.items()):
             snaps = rec.snapshots
-            nregs = np.array([len(s.start) for s in snaps]) if snaps else np.zeros(1)
-            wss = [int(((s.end - s.start) * (s.nr_accesses > 0)).sum()) for s in snaps[-10:]]
+            nregs = np.array([len(s.regions.start) for s in snaps]) if snaps else np.zeros(1)
+            wss = [wss_of_snapshot(s) for s in snaps[-10:]]
             rows.append({"kdamond": kd, "context": ci, "target": ti, "snapshots": len(snaps),
                          "regions_min": int(nregs.min()), "regions_max": int(nregs.max()),
                          "wss_last_bytes": int(np.mean(wss)) if wss else 0})
