@@ -91,8 +91,10 @@ class VaddrOps(Ops):
                 three = three_regions_of(self._vmas(t), ctx.min_region_sz)
             except ValueError:
                 continue
-            t.regions.assign_regions(
-                apply_three_regions(t.regions.to_regions(), three, ctx.min_region_sz))
+            r = t.regions
+            if r.n and _covers_exactly(r, three):
+                continue  # damon_set_regions would change nothing: skip the object round trip
+            r.assign_regions(apply_three_regions(r.to_regions(), three, ctx.min_region_sz))
 
     def target_valid(self, target: Target) -> bool:
         return target.proc_idx is not None and bool(self.memory.procs[target.proc_idx].alive)
@@ -183,6 +185,15 @@ class PaddrOps(Ops):
         ok = f < self._values.shape[0]
         out[ok] = self._values[f[ok]]
         return out
+
+
+def _covers_exactly(r, ranges: list[tuple[int, int]]) -> bool:
+    """True if the regions tile exactly the given ranges (no region outside, no gap inside)."""
+    starts, ends = r.start, r.end
+    gaps = np.flatnonzero(starts[1:] != ends[:-1])
+    pieces = list(zip([int(starts[0]), *starts[gaps + 1].tolist()],
+                      [*ends[gaps].tolist(), int(ends[-1])]))
+    return pieces == [(int(a), int(b)) for a, b in ranges]
 
 
 def _rates_of_frames(mem: MemorySystem, frames: np.ndarray) -> np.ndarray:
