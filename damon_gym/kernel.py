@@ -52,6 +52,10 @@ from damon_gym.damon.vaddr_layout import (
     init_regions_for_target,
     three_regions_of,
 )
+from damon_gym.damos.dests import migrate_dest_index
+from damon_gym.damos.filters import default_reject as filters_default_reject
+from damon_gym.damos.goals import node_eligible_mem_bp, node_mem_free_bp, node_mem_used_bp, quota_goal_score
+from damon_gym.damos.quota import cold_score, effective_quota, hot_score, min_score_for_quota
 from damon_gym.memory.mempolicy import (
     interleave_nid,
     reduce_interleave_weights,
@@ -66,6 +70,16 @@ __all__ = [
     "age_for_new_attrs",
     "apply_min_nr_regions",
     "apply_three_regions",
+    "cold_score",
+    "effective_quota",
+    "filters_default_reject",
+    "hot_score",
+    "migrate_dest_index",
+    "min_score_for_quota",
+    "node_eligible_mem_bp",
+    "node_mem_free_bp",
+    "node_mem_used_bp",
+    "quota_goal_score",
     "evenly_split_region",
     "feed_loop_next_input",
     "init_regions_for_target",
