@@ -46,11 +46,31 @@ def migration_ns(nr_folios: int, page_size: int) -> int:
 
 
 def _ranges_to_items(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate integer ranges [lo_k, hi_k): (items, index k of each item's range)."""
+    """Concatenate address-sorted integer ranges [lo_k, hi_k): (items, range index of each).
+
+    An item already covered by an earlier range is left to that range (the kernel's
+    last_applied rule: a folio straddling two regions is acted on once)."""
+    if lo.shape[0] > 1:
+        lo = lo.copy()
+        lo[1:] = np.maximum(lo[1:], np.maximum.accumulate(hi)[:-1])
     lens = np.maximum(hi - lo, 0)
     ids = np.repeat(np.arange(lo.shape[0]), lens)
     offs = np.arange(ids.shape[0]) - np.repeat(np.cumsum(lens) - lens, lens)
     return lo[ids] + offs, ids
+
+
+def _vaddr_page_bound(pm, addrs: np.ndarray, shift: int, ceil: bool) -> np.ndarray:
+    """Index, in the process's VMA-concatenated page space, of the first page at or after
+    ``addrs`` (``ceil``: of the first page starting at or after it). Pages overlapping a
+    virtual range [s, e) are exactly [bound(s, floor), bound(e, ceil)): gaps hold no pages."""
+    j = np.searchsorted(pm.vma_start, addrs, side="right") - 1
+    jj = np.maximum(j, 0)
+    npages = (pm.vma_end - pm.vma_start + (1 << shift) - 1) >> shift
+    off = addrs - pm.vma_start[jj]
+    inside = (pm.vma_page_base[jj] + ((off + ((1 << shift) - 1 if ceil else 0)) >> shift))
+    after = pm.vma_page_base[jj] + npages[jj]
+    out = np.where(addrs >= pm.vma_end[jj], after, inside)
+    return np.where(j < 0, 0, out).astype(np.int64)
 
 
 def _folios(ctx: Context, t: Target, memory: MemorySystem, starts, ends):
@@ -62,20 +82,12 @@ def _folios(ctx: Context, t: Target, memory: MemorySystem, starts, ends):
         frames, rid = _ranges_to_items(f_lo, f_hi)
         owned = memory.frame_proc[frames] >= 0
         frames, rid = frames[owned], rid[owned]
-        _, first = np.unique(frames, return_index=True)
-        keep = np.sort(first)
-        frames, rid = frames[keep], rid[keep]
         return frames, rid, memory.frame_proc[frames].astype(np.int64), memory.frame_vpage[frames]
     pm = memory.procs[t.proc_idx]
-    parts = [memory.pages_of_range(t.proc_idx, int(a), int(b)) for a, b in zip(starts, ends)]
-    lens = np.array([p.shape[0] for p in parts], dtype=np.int64)
-    pages = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-    rid = np.repeat(np.arange(len(parts)), lens)
+    pages, rid = _ranges_to_items(_vaddr_page_bound(pm, starts, shift, False),
+                                  _vaddr_page_bound(pm, ends, shift, True))
     present = pm.vpage_frame[pages] >= 0
     pages, rid = pages[present], rid[present]
-    _, first = np.unique(pages, return_index=True)
-    keep = np.sort(first)
-    pages, rid = pages[keep], rid[keep]
     return pages, rid, np.full(pages.shape[0], t.proc_idx, dtype=np.int64), pages
 
 
