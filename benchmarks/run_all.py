@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import bench_damos  # noqa: E402
 import bench_monitoring  # noqa: E402
 
 
@@ -25,7 +26,7 @@ def main() -> int:
     args = ap.parse_args()
     t0 = time.time()
     results = {"machine": platform.platform(), "python": platform.python_version(),
-               "monitoring": bench_monitoring.run()}
+               "monitoring": bench_monitoring.run(), "damos": bench_damos.run()}
     results["wall_s"] = round(time.time() - t0, 1)
     text = json.dumps(results, indent=2)
     print(text)
