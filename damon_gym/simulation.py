@@ -157,7 +157,8 @@ class Simulation:
         out = []
         for si, sp in enumerate(cp.schemes):
             try:
-                out.append(scheme_from_params(sp, cp.attrs(), paddr_dests=self.scenario.paddr_dests))
+                out.append(scheme_from_params(sp, cp.attrs(), paddr_dests=self.scenario.paddr_dests,
+                                              rfc_goal_metrics=self.scenario.rfc_goal_metrics))
             except ValueError as e:
                 raise ValueError(f"kdamonds[{ki}].contexts[{ci}].schemes[{si}]: {e}") from None
         return out

@@ -325,3 +325,27 @@ def test_export_round_trips_through_real_damo(tmp_path):
         assert [(g.metric, g.nid, g.target_value) for g in sa.quotas.goals] == \
             [(g.metric, g.nid, g.target_value) for g in sb.quotas.goals]
         assert [(f.filter_type, f.allow) for f in sa.filters] == [(f.filter_type, f.allow) for f in sb.filters]
+
+
+def test_rfc_hot_share_goals_are_opt_in():
+    """node_ineligible_mem_bp (the 2026 RFC's metric) runs only when the scenario opts in;
+    node_eligible_mem_bp reports the hot share of a node as the RFC defines it."""
+    push = scheme(nr=("5 %", "max"), sz="4 MiB", tuner="temporal", target_nid=1,
+                  goals=[{"metric": "node_eligible_mem_bp", "nid": 1, "target_value": 3000}])
+    pull = scheme(nr=("5 %", "max"), sz="4 MiB", tuner="temporal", target_nid=0,
+                  goals=[{"metric": "node_ineligible_mem_bp", "nid": 1, "target_value": 7000}])
+    ctx = context("paddr", [push, pull], regions=[{"start": 0, "end": 512 * MiB}])
+    with pytest.raises(ValueError, match="rfc_goal_metrics"):
+        sim_with(hot_block("64 MiB", hot_fraction=1.0, hot_prob=1.0), params(ctx))
+    sim = sim_with(hot_block("64 MiB", hot_fraction=1.0, hot_prob=1.0), params(ctx),
+                   rfc_goal_metrics=True)
+    sim.run(15.0)  # 4 MiB/s of a 64 MiB hot set: the 30 % share is reached in ~5 s
+    shares = []
+    for _ in range(10):
+        sim.run(1.0)
+        goals = [s["goals"][0] for s in sim.stats()["contexts"][0]["schemes"]]
+        eligible, ineligible = goals[0]["current_value"], goals[1]["current_value"]
+        assert eligible + ineligible == 10000
+        shares.append(eligible)
+    # bang-bang around 30 %: within two quota windows (2 x 4 MiB = 12.5 % of the hot set)
+    assert 3000 - 1300 <= min(shares) and max(shares) <= 3000 + 1300, shares

@@ -142,7 +142,8 @@ class Scheme:
         self.paddr_dests = src.paddr_dests
 
 
-def scheme_from_params(p, attrs: Attrs, *, paddr_dests: str = "kernel") -> Scheme:
+def scheme_from_params(p, attrs: Attrs, *, paddr_dests: str = "kernel",
+                       rfc_goal_metrics: bool = False) -> Scheme:
     """A Scheme from a ``damon_gym.formats.params.SchemeParams``, for a context with ``attrs``
     (damo converts "%" of max nr_accesses and times for age with the attrs of the moment)."""
     if p.action not in ACTIONS:
@@ -152,6 +153,10 @@ def scheme_from_params(p, attrs: Attrs, *, paddr_dests: str = "kernel") -> Schem
     if q.fail_charge_denom:
         raise ValueError("quotas.fail_charge_num/fail_charge_denom (v7.2 fail-charge ratio) "
                          "is not simulated; set both to 0")
+    for g in q.goals:
+        if g.metric == "node_ineligible_mem_bp" and not rfc_goal_metrics:
+            raise ValueError("quota goal metric node_ineligible_mem_bp is the 2026 RFC's, not a "
+                             "kernel's; set rfc_goal_metrics: true in the scenario to use it")
     nr_lo, nr_hi = p.access_pattern.nr_accesses_samples(attrs)
     age_lo, age_hi = p.access_pattern.age_aggr_intervals(attrs)
     pattern = AccessPattern(p.access_pattern.sz_bytes.min, p.access_pattern.sz_bytes.max,

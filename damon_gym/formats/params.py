@@ -83,10 +83,12 @@ ACTIONS = ("willneed", "cold", "pageout", "hugepage", "collapse", "nohugepage", 
            "lru_deprio", "migrate_hot", "migrate_cold", "stat")
 GOAL_METRICS = ("user_input", "some_mem_psi_us", "node_mem_used_bp", "node_mem_free_bp",
                 "node_memcg_used_bp", "node_memcg_free_bp", "active_mem_bp", "inactive_mem_bp",
-                "node_eligible_mem_bp")
+                "node_eligible_mem_bp", "node_ineligible_mem_bp")
+# node_ineligible_mem_bp is the RFC's (R. Jonnalagadda, 2026), not in any kernel release; the
+# simulator runs it only when a scenario opts in (rfc_goal_metrics: true).
 BP_METRICS = frozenset(m for m in GOAL_METRICS if m.endswith("_bp"))
 NID_METRICS = frozenset({"node_mem_used_bp", "node_mem_free_bp", "node_memcg_used_bp",
-                         "node_memcg_free_bp", "node_eligible_mem_bp"})
+                         "node_memcg_free_bp", "node_eligible_mem_bp", "node_ineligible_mem_bp"})
 MEMCG_METRICS = frozenset({"node_memcg_used_bp", "node_memcg_free_bp"})
 FILTER_TYPES = ("anon", "active", "memcg", "young", "hugepage_size", "unmapped", "addr", "target")
 
@@ -94,7 +96,7 @@ Action = Literal["willneed", "cold", "pageout", "hugepage", "collapse", "nohugep
                  "lru_deprio", "migrate_hot", "migrate_cold", "stat"]
 GoalMetric = Literal["user_input", "some_mem_psi_us", "node_mem_used_bp", "node_mem_free_bp",
                      "node_memcg_used_bp", "node_memcg_free_bp", "active_mem_bp",
-                     "inactive_mem_bp", "node_eligible_mem_bp"]
+                     "inactive_mem_bp", "node_eligible_mem_bp", "node_ineligible_mem_bp"]
 FilterType = Literal["anon", "active", "memcg", "young", "hugepage_size", "unmapped", "addr",
                      "target"]
 NrUnit = Literal["percent", "samples"]
@@ -386,8 +388,9 @@ class ContextParams(_Model):
                 p.append(f"targets[{t}].pid: required for ops {self.ops}")
         for s, scheme in enumerate(self.schemes):
             for g, goal in enumerate(scheme.quotas.goals):
-                if goal.metric == "node_eligible_mem_bp" and self.ops != "paddr":
-                    p.append(f"schemes[{s}].quotas.goals[{g}].metric: node_eligible_mem_bp "
+                if goal.metric in ("node_eligible_mem_bp", "node_ineligible_mem_bp") \
+                        and self.ops != "paddr":
+                    p.append(f"schemes[{s}].quotas.goals[{g}].metric: {goal.metric} "
                              f"needs ops paddr (got {self.ops})")
         try:
             self.attrs().validate()
