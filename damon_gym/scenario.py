@@ -63,6 +63,7 @@ class Scenario(BaseModel):
     sampler: Literal["fast", "reference"] = "fast"
     paddr_nodes: list[int] | None = None
     paddr_dests: Literal["kernel", "rfc_round_robin"] = "kernel"
+    rfc_goal_metrics: bool = False
     seed: int = Field(default=0, ge=0)
     duration_us: int = Field(default=10_000_000, gt=0, alias="duration")
     base_dir: str | None = Field(default=None, exclude=True)
