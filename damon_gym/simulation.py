@@ -26,6 +26,8 @@ from damon_gym.damon.ops import make_ops
 from damon_gym.damos.engine import DamosEngine
 from damon_gym.damos.scheme import Scheme, scheme_from_params
 from damon_gym.formats.params import ContextParams, DamonParams, load_damon_params
+from damon_gym.memory.hotness import HotnessCurve
+from damon_gym.memory.performance import PerformanceModel, PerfStep
 from damon_gym.memory.placement import InterleavePolicy, LocalPolicy, WeightedInterleavePolicy
 from damon_gym.memory.system import MemorySystem
 from damon_gym.memory.topology import Topology, load_topology
@@ -56,6 +58,16 @@ class ContextBinding:
     context: Context
     follow_all_processes: bool = False
     notes: list[str] = field(default_factory=list)
+
+
+def _background_of(scenario: Scenario):
+    """The scenario's background-load trace (None when it has none)."""
+    spec = getattr(scenario, "background", None)
+    if spec is None:
+        return None
+    from damon_gym.workloads.background import background_from_spec
+
+    return background_from_spec(spec)
 
 
 def build_workload(scenario: Scenario) -> Workload:
@@ -117,6 +129,14 @@ class Simulation:
         if damon_params is None:
             damon_params = self._scenario_damon_params()
         self.params = damon_params
+        self.background = _background_of(scenario)
+        self.perf = PerformanceModel(topology, u_target=self.workload.u_target,
+                                     write_fraction=self.workload.write_fraction,
+                                     background=self.background)
+        self._hotness: HotnessCurve | None = None
+        self._workload_epoch = 0
+        self._last_perf_us = 0
+        self.last_perf: PerfStep | None = None
         self.bindings: list[ContextBinding] = []
         self._build_contexts(damon_params)
         self._apply_workload_changes()
@@ -240,6 +260,8 @@ class Simulation:
             if touch.size:
                 mem.allocate(idx, touch, _policy(wl.processes[i].mempolicy, self.topology))
             mem.set_rates(idx, rates)
+        self._hotness = None
+        self._workload_epoch += 1
         while (self._next_change < len(self._change_times)
                and self._change_times[self._next_change] <= self.now_us):
             self._next_change += 1
@@ -267,6 +289,31 @@ class Simulation:
             if self.now_us >= self._next_change_us():
                 self._apply_workload_changes()
 
+    def hotness(self) -> HotnessCurve:
+        """H(c) of the workload's current phase (rebuilt only when rates or processes change)."""
+        if self._hotness is None:
+            self._hotness = HotnessCurve.from_memory(self.memory, key=("epoch", self._workload_epoch))
+        return self._hotness
+
+    def perf_step(self) -> PerfStep:
+        """The performance model over the time since the previous call (or the start): X, X*,
+        per-node shares, utilisation, latencies, migration traffic (memory.performance)."""
+        dt_s = (self.now_us - self._last_perf_us) / US
+        if dt_s <= 0:
+            raise ValueError("perf_step: no simulated time passed since the previous step")
+        t_s = self.now_us / US
+        res = self.perf.step(self.memory.node_rate_sums(), t_s=t_s, dt_s=dt_s,
+                             churn=self.memory.take_churn(), hotness=self.hotness(),
+                             write_fraction=self.workload.write_fraction_at(t_s))
+        self._last_perf_us = self.now_us
+        self.last_perf = res
+        return res
+
+    def step(self, seconds: float) -> PerfStep:
+        """``run(seconds)`` and then ``perf_step()``: one environment step of the simulation."""
+        self.run(seconds)
+        return self.perf_step()
+
     @property
     def contexts(self) -> list[Context]:
         return [b.context for b in self.bindings]
@@ -291,8 +338,9 @@ class Simulation:
                  "free_bytes": int(mem.free_frames[i]) * mem.page_size}
                 for i, n in enumerate(self.topology.nodes)
             ],
-            "migrated_bytes": int(mem.churn.sum()),
-            "pingpong_bytes": int(mem.pingpong_bytes),
+            "migrated_bytes": int(mem.total_moved_bytes),
+            "pingpong_bytes": int(mem.total_pingpong_bytes),
+            "performance": None if self.last_perf is None else self.last_perf.to_dict(),
             "contexts": [
                 {"kdamond_idx": b.kdamond_idx, "context_idx": b.context_idx, "ops": b.ops,
                  "nr_regions": b.context.nr_regions(),

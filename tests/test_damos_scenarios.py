@@ -57,9 +57,9 @@ def hot_block(size="64 MiB", hot_fraction=0.25, hot_prob=0.999, rate=5e6, **kw):
 
 
 def moved_bytes(sim: Simulation, seconds: float) -> int:
-    before = int(sim.memory.churn.sum())
+    before = sim.memory.total_moved_bytes
     sim.run(seconds)
-    return int(sim.memory.churn.sum()) - before
+    return sim.memory.total_moved_bytes - before
 
 
 # -- 1. age reset ------------------------------------------------------------------------------

@@ -358,6 +358,11 @@ class MemorySystem:
         """Bytes migrated since the machine was built."""
         return self._mig.total_moved_bytes
 
+    @property
+    def total_pingpong_bytes(self) -> int:
+        """Ping-pong bytes since the machine was built."""
+        return self._mig.total_pingpong_bytes
+
     def take_churn(self) -> dict[str, Any]:
         """Migration traffic since the last call, then reset (see ``MigrationCounters.take``)."""
         return self._mig.take()
