@@ -62,25 +62,38 @@ class ContextBinding:
 
 def _background_of(scenario: Scenario):
     """The scenario's background-load trace (None when it has none)."""
-    spec = getattr(scenario, "background", None)
-    if spec is None:
-        return None
-    from damon_gym.workloads.background import background_from_spec
-
-    return background_from_spec(spec)
+    # Scenario.background_trace handles presets, scale/time_scale and randomised levels
+    return scenario.background_trace()
 
 
 def build_workload(scenario: Scenario) -> Workload:
+    """The scenario's workload: a generator (registry), a masim config or a replayed damo
+    record, randomness from ``default_rng(scenario.seed)``; a randomised scenario is resolved
+    with its own seed first (``scenario.resolved(seed)`` picks another episode), and
+    ``workload.u_target`` overrides the built workload's intensity."""
+    import dataclasses
+
+    if scenario.is_randomized:
+        scenario = scenario.resolved()
     spec = scenario.workload
     rng = np.random.default_rng(scenario.seed)
     if spec.masim is not None:
         from damon_gym.workloads.masim import masim_workload, read_masim_config
 
         kw = {} if spec.accesses_per_s is None else {"accesses_per_s": spec.accesses_per_s}
-        return masim_workload(read_masim_config(scenario.resolve(spec.masim)), **kw)
-    from damon_gym.workloads import registry
+        wl = masim_workload(read_masim_config(scenario.resolve(spec.masim)), **kw)
+    elif spec.replay is not None:
+        from damon_gym.workloads.replay import replay_workload
 
-    return registry.build(spec.generator, spec.params, rng)
+        wl = replay_workload(scenario.resolve(spec.replay), target=spec.replay_target,
+                             page_size=scenario.page_size, sample_us=spec.sample_us)
+    else:
+        from damon_gym.workloads import registry
+
+        wl = registry.build(spec.generator, spec.params, rng)
+    if spec.u_target is not None:
+        wl = dataclasses.replace(wl, u_target=float(spec.u_target))
+    return wl
 
 
 def _policy(spec, topology: Topology):
@@ -409,6 +422,35 @@ class Simulation:
             if (b.kdamond_idx, b.context_idx) == (kdamond_idx, context_idx):
                 return b.context.schemes.schemes
         raise ValueError(f"no context {kdamond_idx}.{context_idx}")
+
+    def update_scheme(self, scheme_idx: int = 0, *, kdamond_idx: int = 0, context_idx: int = 0,
+                      dests: list[tuple[int, int]] | None = None, sz: int | None = None,
+                      goal_targets: list[int] | None = None) -> None:
+        """Commit new user fields of one running scheme (dests, size quota, goal targets), as
+        damon_commit_ctx would: its stats, quota state and next apply time are kept. The
+        parameters ``export_damon_params`` writes follow."""
+        s = self.schemes(kdamond_idx, context_idx)[scheme_idx]
+        sp = self.params.kdamonds[kdamond_idx].contexts[context_idx].schemes[scheme_idx]
+        if dests is not None:
+            for i, (node, w) in enumerate(dests):
+                if not 0 <= node < self.topology.nr_nodes or w < 0:
+                    raise ValueError(f"dests[{i}]: node {node} (allowed 0..{self.topology.nr_nodes - 1})"
+                                     f" and weight {w} (allowed >= 0)")
+            s.dests = [(int(n), int(w)) for n, w in dests]
+            sp.dests = list(s.dests)
+        if sz is not None:
+            if sz < 0:
+                raise ValueError(f"sz: {sz} must be >= 0 bytes")
+            s.quota.sz = int(sz)
+            sp.quotas.sz_bytes = int(sz)
+        if goal_targets is not None:
+            if len(goal_targets) != len(s.quota.goals):
+                raise ValueError(f"goal_targets: {len(goal_targets)} given, scheme has "
+                                 f"{len(s.quota.goals)} goals")
+            for g, gp, v in zip(s.quota.goals, sp.quotas.goals, goal_targets):
+                if v <= 0:
+                    raise ValueError(f"goal target_value: {v} must be > 0")
+                g.target_value = gp.target_value = int(v)
 
     def set_goal_input(self, value: int, *, kdamond_idx: int = 0, context_idx: int = 0,
                        scheme_idx: int = 0, goal_idx: int = 0) -> None:

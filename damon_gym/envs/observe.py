@@ -1,0 +1,148 @@
+"""Observation vector and info dict of the DamonGym environments.
+
+The hotness features are what DAMON shows, not the ground truth: region sizes and the
+last complete window's nr_accesses of the observed contexts, attributed to nodes by address
+for paddr regions (exact: node ranges are contiguous) and, for vaddr regions, by looking up the
+node of ``SAMPLES_PER_REGION`` evenly spaced pages of each region (a kernel-side tool would walk
+the region's folios; sampling keeps the cost per step proportional to the region count, not to
+memory size). Ground truth (true shares, X, X*) goes to ``info``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from damon_gym.damon.attrs import max_nr_accesses
+from damon_gym.envs.spaces import GLOBAL_FEATURES, HIGH, LOW, N_MAX, NF, OBS_DIM
+
+if TYPE_CHECKING:
+    from damon_gym.envs.base import DamonEnv
+
+SAMPLES_PER_REGION = 8
+HOT_MIN_PERMIL = 50  # "hot" = at least 5 % of the samples of a window (the recipes' pattern)
+
+
+def _node_bytes_of_regions(env: DamonEnv, b, t, weights: np.ndarray) -> np.ndarray:
+    """(nodes,) bytes of the target's regions on each node, each region weighted 0..1."""
+    mem = env.sim.memory
+    r = t.regions
+    n = mem.nr_nodes
+    out = np.zeros(n)
+    if r.n == 0:
+        return out
+    sel = weights > 0
+    starts, ends, w = r.start[sel], r.end[sel], weights[sel]
+    if b.ops == "paddr":
+        for node in range(n):
+            lo, hi = mem.node_phys_range(node)
+            ov = np.clip(np.minimum(ends, hi) - np.maximum(starts, lo), 0, None)
+            out[node] = float((ov * w).sum())
+        return out
+    if t.proc_idx is None or not mem.procs[t.proc_idx].alive:
+        return out
+    pm = mem.procs[t.proc_idx]
+    k = SAMPLES_PER_REGION
+    frac = (np.arange(k) + 0.5) / k
+    addrs = (starts[:, None] + (ends - starts)[:, None] * frac[None, :]).astype(np.int64).ravel()
+    j = np.searchsorted(pm.vma_start, addrs, side="right") - 1
+    jj = np.maximum(j, 0)
+    inside = (j >= 0) & (addrs < pm.vma_end[jj])
+    pages = pm.vma_page_base[jj] + ((addrs - pm.vma_start[jj]) >> (mem.page_size.bit_length() - 1))
+    frames = np.where(inside, pm.vpage_frame[np.where(inside, pages, 0)], -1)
+    nodes = np.where(frames >= 0, mem.frame_node[np.maximum(frames, 0)], -1)
+    per_sample = np.repeat((ends - starts) * w / k, k)
+    ok = nodes >= 0
+    return np.bincount(nodes[ok], weights=per_sample[ok], minlength=n)[:n]
+
+
+def hotness_by_node(env: DamonEnv) -> tuple[np.ndarray, np.ndarray]:
+    """(hot bytes per node, (4, nodes) bytes per nr_accesses band) as DAMON sees them."""
+    n = env.nr_nodes
+    hot = np.zeros(n)
+    bands = np.zeros((4, n))
+    for bi in env._observed_contexts():
+        b = env.sim.bindings[bi]
+        ctx = b.context
+        m = max(max_nr_accesses(ctx.attrs), 1)
+        for t in ctx.targets:
+            nr = t.regions.last_nr_accesses
+            pm = nr * 1000 // m  # permil of the maximum
+            hot += _node_bytes_of_regions(env, b, t, (pm >= HOT_MIN_PERMIL).astype(float))
+            for k, (lo, hi) in enumerate(((-1, 0), (0, 250), (250, 500), (500, 10**9))):
+                bands[k] += _node_bytes_of_regions(env, b, t, ((pm > lo) & (pm <= hi)).astype(float))
+    return hot, bands
+
+
+def observation(env: DamonEnv) -> np.ndarray:
+    sim, mem, topo = env.sim, env.sim.memory, env.topology
+    perf = env._last_perf
+    n = env.nr_nodes
+    cap = np.array(topo.capacities, dtype=np.float64)
+    obs = np.zeros(OBS_DIM, dtype=np.float64)
+    node = obs[: N_MAX * NF].reshape(N_MAX, NF)
+    hot, bands = hotness_by_node(env)
+    bw = np.array([nd.bw_read_gbps for nd in topo.nodes])
+    l0 = np.array([nd.idle_latency_ns for nd in topo.nodes])
+    w = np.asarray(env._weights(), dtype=np.float64)
+    node[:n, 0] = 1.0
+    node[:n, 1] = mem.used_frames[:n] * mem.page_size / cap
+    node[:n, 2] = hot / hot.sum() if hot.sum() > 0 else 0.0
+    node[:n, 3:7] = (bands / cap).T
+    node[:n, 7] = perf.u
+    node[:n, 8] = perf.latency_ewma_ns / l0.min()
+    node[:n, 9] = w / w.sum() if w.sum() > 0 else 0.0
+    node[:n, 10] = bw / bw.sum()
+    node[:n, 11] = l0 / l0.sum()
+    g = obs[N_MAX * NF:]
+    s0 = env._first_scheme()
+    tried, applied = env._scheme_totals()
+    g[0] = s0.qstate.esz / env.quota_max
+    g[1] = perf.migrated_bytes / env.m_cap_bytes
+    g[2] = (tried - env._tried0) / float(cap.sum())
+    g[3] = (applied - env._applied0) / env.m_cap_bytes
+    peak = bw.sum() * 1e9 / (64.0 * (1.0 + perf.write_fraction))
+    g[4] = perf.X / peak
+    return np.clip(np.nan_to_num(obs), LOW, HIGH).astype(np.float32)
+
+
+def _pad(values, dtype=np.float64) -> np.ndarray:
+    out = np.zeros(N_MAX, dtype=dtype)
+    v = np.asarray(values, dtype=dtype)
+    out[: v.shape[0]] = v
+    return out
+
+
+INFO_KEYS = ("time_s", "X", "X_star", "perf_norm", "churn", "shares", "f_star", "u",
+             "latency_ns", "latency_ewma_ns", "migrated_bytes", "pingpong_bytes", "weights",
+             "esz", "node_used_bytes", "scenario", "scenario_hash", "rewards")
+
+
+def info(env: DamonEnv, terms: dict[str, float]) -> dict[str, Any]:
+    """Stable keys (``INFO_KEYS``); per-node arrays are padded to 8 nodes."""
+    p = env._last_perf
+    mem = env.sim.memory
+    return {
+        "time_s": env.sim.now_us / 1e6,
+        "X": float(p.X),
+        "X_star": float(p.X_star) if np.isfinite(p.X_star) else 0.0,
+        "perf_norm": terms["perf_norm"],
+        "churn": min(1.0, p.migrated_bytes / env.m_cap_bytes),
+        "shares": _pad(p.shares),
+        "f_star": _pad(p.f_star if p.f_star is not None else np.zeros(env.nr_nodes)),
+        "u": _pad(p.u),
+        "latency_ns": _pad(p.latency_ns),
+        "latency_ewma_ns": _pad(p.latency_ewma_ns),
+        "migrated_bytes": int(p.migrated_bytes),
+        "pingpong_bytes": int(p.pingpong_bytes),
+        "weights": _pad(env._weights(), np.int64),
+        "esz": int(env._first_scheme().qstate.esz),
+        "node_used_bytes": _pad(mem.used_frames * mem.page_size, np.int64),
+        "scenario": env.scenario.name,
+        "scenario_hash": env.scenario_hash,
+        "rewards": dict(terms),
+    }
+
+
+__all__ = ["observation", "info", "hotness_by_node", "INFO_KEYS", "GLOBAL_FEATURES"]

@@ -1,0 +1,95 @@
+"""Observation layout and action mapping shared by the DamonGym tasks.
+
+Observation: a flat float32 vector, ``N_MAX`` (8) node blocks of ``NODE_FEATURES`` followed by
+``GLOBAL_FEATURES``; nodes a topology does not have are all zero with mask 0, so one policy
+runs on any machine of up to 8 nodes. Every entry is clipped into its documented bounds.
+
+Actions (``action_mode="absolute"``, the default): each component is in [-1, 1].
+
+* weight preferences ``a_i`` (one per node slot): the node's share of the dests weights is
+  ``(a_i + 1) / sum_j (a_j + 1)`` over the topology's nodes (all equal when every ``a_i`` is
+  -1), quantised to integer weights that sum to exactly ``weight_total`` (32) by largest
+  remainders (ties to the lower node id). Keeping the sum fixed instead of dividing by the
+  GCD is deliberate: one ratio always maps to one weight vector, and a one-unit change of the
+  ratio re-targets only 1/32 of the interleaved pages under the kernel's page-offset rule,
+  where a GCD-reduced vector (e.g. 24:8 -> 3:1) would re-target about half of them;
+* quota scales ``q``: bytes = ``quota_min + (q + 1) / 2 * (quota_max - quota_min)``, rounded
+  down to 4 KiB (never 0, which DAMOS reads as "no quota");
+* goal targets (tiering) ``g``: basis points = ``lo + (g + 1) / 2 * (hi - lo)``, rounded.
+
+``action_mode="delta"``: the same components move the current value by at most
+``delta_scale`` (default 0.1) of its range per step (weights: of the share; all clipped).
+``MultiDiscrete`` actions (``action_type="multidiscrete"``): each component takes one of
+``levels`` (default 9) values, level ``l`` meaning ``a = -1 + 2 l / (levels - 1)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_MAX = 8
+NODE_FEATURES = (
+    ("mask", 0.0, 1.0, "1 if the node exists"),
+    ("used_ratio", 0.0, 1.0, "used bytes / capacity"),
+    ("hot_share", 0.0, 1.0, "share of the bytes DAMON sees as hot (>= 5 % of samples) that sit on the node"),
+    ("hist_idle", 0.0, 1.0, "bytes in regions with nr_accesses 0, / capacity"),
+    ("hist_low", 0.0, 1.0, "bytes with nr_accesses in (0, 25 %] of the maximum, / capacity"),
+    ("hist_mid", 0.0, 1.0, "bytes with nr_accesses in (25 %, 50 %], / capacity"),
+    ("hist_high", 0.0, 1.0, "bytes with nr_accesses above 50 %, / capacity"),
+    ("bw_util", 0.0, 1.0, "measured bandwidth utilisation (demand / sustainable bandwidth)"),
+    ("latency_rel", 0.0, 64.0, "EWMA loaded latency / the fastest node's idle latency"),
+    ("weight_share", 0.0, 1.0, "the node's share of the current dests weights"),
+    ("bw_share", 0.0, 1.0, "the node's share of the machine's bandwidth (static)"),
+    ("idle_latency_share", 0.0, 1.0, "the node's share of the sum of idle latencies (static)"),
+)
+GLOBAL_FEATURES = (
+    ("esz_ratio", 0.0, 1.0, "effective quota of the first scheme / quota_max"),
+    ("migrated_ratio", 0.0, 16.0, "bytes migrated in the last step / M_cap"),
+    ("tried_ratio", 0.0, 16.0, "bytes DAMOS tried in the last step / total memory"),
+    ("applied_ratio", 0.0, 16.0, "bytes DAMOS applied in the last step / M_cap"),
+    ("throughput_ratio", 0.0, 1.0, "measured application throughput / the machine's peak"),
+)
+NF = len(NODE_FEATURES)
+OBS_DIM = N_MAX * NF + len(GLOBAL_FEATURES)
+LOW = np.array([f[1] for f in NODE_FEATURES] * N_MAX + [f[1] for f in GLOBAL_FEATURES], np.float32)
+HIGH = np.array([f[2] for f in NODE_FEATURES] * N_MAX + [f[2] for f in GLOBAL_FEATURES], np.float32)
+
+
+def feature_table() -> list[tuple[int, str, float, float, str]]:
+    """(index, name, min, max, meaning) of every observation entry."""
+    rows = []
+    for n in range(N_MAX):
+        for j, (name, lo, hi, doc) in enumerate(NODE_FEATURES):
+            rows.append((n * NF + j, f"node{n}.{name}", lo, hi, doc))
+    for j, (name, lo, hi, doc) in enumerate(GLOBAL_FEATURES):
+        rows.append((N_MAX * NF + j, name, lo, hi, doc))
+    return rows
+
+
+def quantise_weights(shares: np.ndarray, total: int) -> list[int]:
+    """Integer weights summing to ``total`` closest to ``shares * total`` (largest remainder;
+    ties go to the lower node id)."""
+    s = np.asarray(shares, dtype=np.float64)
+    s = s / s.sum() if s.sum() > 0 else np.full(s.shape, 1.0 / len(s))
+    raw = s * total
+    w = np.floor(raw).astype(np.int64)
+    rem = raw - w
+    left = total - int(w.sum())
+    order = np.lexsort((np.arange(len(s)), -rem))
+    w[order[:left]] += 1
+    return [int(x) for x in w]
+
+
+def prefs_to_shares(prefs: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(prefs, dtype=np.float64), -1.0, 1.0) + 1.0
+    return p / p.sum() if p.sum() > 0 else np.full(p.shape, 1.0 / len(p))
+
+
+def scale(a: float, lo: float, hi: float) -> float:
+    """[-1, 1] -> [lo, hi]."""
+    return lo + (float(np.clip(a, -1.0, 1.0)) + 1.0) / 2.0 * (hi - lo)
+
+
+def unscale(v: float, lo: float, hi: float) -> float:
+    """[lo, hi] -> [-1, 1]."""
+    return float(np.clip(2.0 * (v - lo) / (hi - lo) - 1.0, -1.0, 1.0)) if hi > lo else 0.0
