@@ -1,0 +1,224 @@
+"""Per-node loaded latency and the closed-loop (MLP-limited) throughput fixed point.
+
+Specification: shared/perf_model.md sections 2.1, 2.2 and 2.4 (cited below as [PM 2.x]).
+Pure numpy on arrays of one entry per node (O(nodes), never per page).
+
+Units: bandwidths and traffic in bytes/s, latencies and think time in ns, throughput ``X`` in
+accesses/s (one access = one 64 B line fill, plus ``omega`` write-backs), ``N`` (misses in
+flight) dimensionless, utilisation ``u`` a fraction of the node's sustainable bandwidth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from damon_gym.memory.topology import Topology
+
+LINE_BYTES = 64  # one access is one cache-line fill [PM 2.1]
+U_MAX = 0.99  # utilisation cap of the latency curve and of the bandwidth-bound limit [PM 2.2]
+#: external (background + migration) traffic on a node is clipped to this fraction of
+#: ``u_max * B`` so that the application keeps a sliver of every node (choice [U]; without it a
+#: node saturated by an antagonist would give X = 0 instead of a crawl)
+EXT_CAP = 0.95
+_NS = 1e-9
+_A_MIN = 1e-6  # keeps the curve strictly increasing when a preset says a = b = 0
+
+
+@dataclass(frozen=True)
+class NodeArrays:
+    """Per-node model constants at one write fraction: ``B`` sustainable bandwidth (bytes/s),
+    ``L0`` idle latency (ns), ``a``/``b`` curve shape, ``k`` bytes of traffic per access."""
+
+    B: np.ndarray
+    L0: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    k: float
+    u_max: float = U_MAX
+
+    @property
+    def n(self) -> int:
+        return len(self.B)
+
+
+def traffic_bytes_per_access(write_fraction: float) -> float:
+    """``64 * (1 + omega)``: a line fill plus the write-back of the lines it dirties [PM 2.1]."""
+    return LINE_BYTES * (1.0 + float(write_fraction))
+
+
+def node_arrays(topology: Topology, write_fraction: float = 0.0, u_max: float = U_MAX
+                ) -> NodeArrays:
+    """Constants of every node for a workload with write-back fraction ``write_fraction`` (ω).
+
+    The sustainable bandwidth is interpolated linearly between the all-read figure
+    (``bw_read_gbps``, no writes) and the 1:1 read:write figure (``bw_rw_gbps``) by the share
+    of write bytes in the traffic, ``rho_w = omega / (1 + omega)`` (0 .. 0.5) [PM 2.1, 2.9].
+    """
+    w = float(write_fraction)
+    if not 0.0 <= w <= 1.0:
+        raise ValueError(f"write_fraction: {write_fraction!r} must be in [0, 1]")
+    rho_w = w / (1.0 + w)
+    t = min(1.0, rho_w / 0.5)
+    rd = np.array([n.bw_read_gbps for n in topology.nodes], dtype=np.float64)
+    rw = np.array([n.bw_rw_gbps for n in topology.nodes], dtype=np.float64)
+    B = (rd + (rw - rd) * t) * 1e9
+    L0 = np.array([n.idle_latency_ns for n in topology.nodes], dtype=np.float64)
+    a = np.maximum(np.array([n.curve_a for n in topology.nodes], dtype=np.float64), _A_MIN)
+    b = np.array([n.curve_b for n in topology.nodes], dtype=np.float64)
+    return NodeArrays(B, L0, a, b, traffic_bytes_per_access(w), float(u_max))
+
+
+def loaded_latency(u: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
+                   u_max: float = U_MAX) -> np.ndarray:
+    """``L(u) = L0 * (1 + a*u + b*u^2/(1-u))`` in ns, ``u`` clipped to ``[0, u_max]`` [PM 2.2]."""
+    u = np.clip(u, 0.0, u_max)
+    return L0 * (1.0 + a * u + b * u * u / (1.0 - u))
+
+
+def latency_slope(u: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
+                  u_max: float = U_MAX) -> np.ndarray:
+    """``dL/du`` in ns per unit of utilisation (same clipping as :func:`loaded_latency`)."""
+    u = np.clip(u, 0.0, u_max)
+    d = 1.0 - u
+    return L0 * (a + b * (2.0 * u - u * u) / (d * d))
+
+
+def latency_curvature(u: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
+                      u_max: float = U_MAX) -> np.ndarray:
+    """``d2L/du2`` in ns (``2 b L0 / (1-u)^3``)."""
+    u = np.clip(u, 0.0, u_max)
+    return 2.0 * b * L0 / (1.0 - u) ** 3
+
+
+def utilisation_at_latency(lat_ns: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
+                           u_max: float = U_MAX) -> np.ndarray:
+    """Inverse of :func:`loaded_latency`: the utilisation at which each node's latency is
+    ``lat_ns`` (0 below ``L0``, ``u_max`` above ``L(u_max)``). Closed form: with
+    ``y = lat/L0 - 1``, ``(b - a) u^2 + (a + y) u - y = 0``, taken in its cancellation-free form
+    ``u = 2y / ((a + y) + sqrt((a + y)^2 + 4 (b - a) y))``."""
+    y = np.maximum(np.asarray(lat_ns, dtype=np.float64) / L0 - 1.0, 0.0)
+    s = a + y
+    disc = np.maximum(s * s + 4.0 * (b - a) * y, 0.0)
+    den = s + np.sqrt(disc)
+    u = np.where(den > 0, 2.0 * y / np.where(den > 0, den, 1.0), 0.0)
+    return np.clip(u, 0.0, u_max)
+
+
+def clip_external(ext: np.ndarray, na: NodeArrays) -> np.ndarray:
+    """External traffic (bytes/s) a node can carry next to the application (see EXT_CAP)."""
+    return np.minimum(np.maximum(ext, 0.0), EXT_CAP * na.u_max * na.B)
+
+
+def in_flight(u_target: float, fast: int, na: NodeArrays, think_ns: float) -> float:
+    """Misses in flight ``N`` of a workload of intensity ``u_target``: the fast node's
+    utilisation with every page there and no other traffic. ``N = X_t * (Z + L_fast(u_t))``
+    with ``X_t = u_target * B_fast / (64 (1 + omega))`` [PM 2.4]."""
+    if not 0.0 < u_target <= na.u_max:
+        raise ValueError(f"u_target: {u_target!r} must be in (0, {na.u_max}]")
+    x_t = u_target * na.B[fast] / na.k
+    lat = loaded_latency(np.array([u_target]), na.L0[fast:fast + 1], na.a[fast:fast + 1],
+                         na.b[fast:fast + 1], na.u_max)[0]
+    return float(x_t * (think_ns + lat) * _NS)
+
+
+@dataclass(frozen=True)
+class ClosedLoop:
+    """Solution of the closed loop for one placement: ``X`` (accesses/s), per node ``lam``
+    (bytes/s, all traffic), ``u``, ``L`` (ns); ``mean_latency_ns`` = sum f_i L_i;
+    ``bw_bound`` when X sits at the bandwidth cap ``x_max``; ``bottleneck`` the node whose
+    bandwidth sets ``x_max`` (-1 if none)."""
+
+    X: float
+    x_max: float
+    lam: np.ndarray
+    u: np.ndarray
+    L: np.ndarray
+    mean_latency_ns: float
+    bw_bound: bool
+    bottleneck: int
+    iterations: int
+
+
+def x_cap(f: np.ndarray, ext: np.ndarray, na: NodeArrays) -> tuple[float, int]:
+    """Bandwidth-bound cap ``X_max = min_i (u_max B_i - ext_i) / (k f_i)`` over nodes with
+    ``f_i > 0`` [PM 2.4], and the node attaining it (-1 when no node has traffic)."""
+    best, arg = float("inf"), -1
+    for i, (fi, bi, ei) in enumerate(zip(f.tolist(), na.B.tolist(), ext.tolist(), strict=True)):
+        if fi > 0:
+            c = max(na.u_max * bi - ei, 0.0) / (na.k * fi)
+            if c < best:
+                best, arg = c, i
+    return (0.0, -1) if arg < 0 else (best, arg)
+
+
+def solve_closed_loop(f: np.ndarray, N: float, think_ns: float, na: NodeArrays,
+                      ext: np.ndarray | None = None, rtol: float = 1e-12) -> ClosedLoop:
+    """Throughput ``X`` from the response-time law ``X = N / (Z + sum_i f_i L_i(u_i(X)))`` with
+    ``u_i(X) = (X k f_i + ext_i) / B_i`` [PM 2.4].
+
+    ``g(X) = X (Z + sum f L) - N`` is increasing and convex on ``[0, X_max]`` (a product of
+    increasing convex non-negative terms), so Newton's method started at ``X_max`` (where
+    ``g > 0`` unless the run is bandwidth-bound) decreases monotonically to the unique root
+    without overshooting. ``ext`` is background plus migration traffic (bytes/s), already
+    clipped with :func:`clip_external` by the caller.
+    """
+    f = np.asarray(f, dtype=np.float64)
+    ext = np.zeros(na.n) if ext is None else np.asarray(ext, dtype=np.float64)
+    k, um = na.k, na.u_max
+    xm, bott = x_cap(f, ext, na)
+    zs = think_ns * _NS
+    # scalar loops over the nodes (n <= 8: cheaper than numpy on tiny arrays)
+    fl, el, Bl = f.tolist(), ext.tolist(), na.B.tolist()
+    L0l, al, bl = na.L0.tolist(), na.a.tolist(), na.b.tolist()
+    cl = [fi * k / Bi for fi, Bi in zip(fl, Bl, strict=True)]  # du/dX
+    eb = [ei / Bi for ei, Bi in zip(el, Bl, strict=True)]  # u from external traffic
+    act = [(fl[i], cl[i], eb[i], L0l[i] * _NS, al[i], bl[i]) for i in range(len(fl))
+           if fl[i] > 0]
+
+    def g_dg(x: float) -> tuple[float, float]:
+        mean = 0.0
+        dmean = 0.0
+        for fi, c, e, l0, ai, bi in act:
+            u = x * c + e
+            if u > um:
+                u = um
+            d = 1.0 - u
+            mean += fi * l0 * (1.0 + ai * u + bi * u * u / d)
+            dmean += fi * c * l0 * (ai + bi * (2.0 * u - u * u) / (d * d))
+        return x * (zs + mean) - N, zs + mean + x * dmean
+
+    x = xm
+    bw_bound = False
+    it = 0
+    if xm > 0:
+        g, dg = g_dg(x)
+        if g <= 0:
+            bw_bound = True
+        else:
+            while it < 200:
+                it += 1
+                x_new = x - g / dg
+                if x_new <= 0:
+                    x_new = x * 0.5
+                if abs(x - x_new) <= rtol * x:
+                    x = x_new
+                    break
+                x = x_new
+                g, dg = g_dg(x)
+                if g <= 1e-15 * N:
+                    break
+    ul, latl = [], []
+    mean = 0.0
+    for i in range(len(fl)):
+        u = x * cl[i] + eb[i]
+        uc = min(max(u, 0.0), um)
+        lat = L0l[i] * (1.0 + al[i] * uc + bl[i] * uc * uc / (1.0 - uc))
+        ul.append(u)
+        latl.append(lat)
+        mean += fl[i] * lat
+    lam = [x * fl[i] * k + el[i] for i in range(len(fl))]
+    return ClosedLoop(X=float(x), x_max=float(xm), lam=np.array(lam), u=np.array(ul),
+                      L=np.array(latl), mean_latency_ns=mean, bw_bound=bw_bound,
+                      bottleneck=bott, iterations=it)

@@ -1,0 +1,374 @@
+"""The memory-system performance model: per-step application throughput, loaded latencies,
+latency counters, migration cost and the throughput optimum (shared/perf_model.md §2, [PM]).
+
+One :class:`PerformanceModel` per simulated machine; call :meth:`PerformanceModel.step` once per
+simulation step (default 1 s, [PM 2.0]) with the per-node access-rate sums of the placement,
+the migration record of the step and (optionally) the phase's hotness curve::
+
+    model = PerformanceModel(topology, u_target=wl.u_target, write_fraction=wl.write_fraction)
+    res = model.step(mem.node_rate_sums(), t_s=now_s, dt_s=1.0, churn=mem.take_churn(),
+                     hotness=curve)          # curve: HotnessCurve, rebuilt on phase change
+    res.X, res.X_star, res.perf, res.to_dict()
+
+Cost per step is O(nodes) (a Newton solve of the closed loop); ``X*`` is cached per (hotness
+key, write fraction, background, capacities) and only recomputed when one of them changes.
+
+Units everywhere: throughput in accesses/s (64 B line fills), traffic in bytes/s, latency and
+think time in ns, CPU in cores (seconds of CPU per second), bytes as int.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from damon_gym.memory.hotness import HotnessCurve, subset_values
+from damon_gym.memory.latency import (
+    ClosedLoop,
+    NodeArrays,
+    clip_external,
+    in_flight,
+    node_arrays,
+    solve_closed_loop,
+)
+from damon_gym.memory.optimum import Optimum, equal_latency_shares, solve_optimum
+from damon_gym.memory.topology import Topology
+
+__all__ = ["HotnessCurve", "MigrationCost", "Optimum", "PerfConfig", "PerfStep",
+           "PerformanceModel"]
+
+KiB, MiB = 1 << 10, 1 << 20
+_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class MigrationCost:
+    """CPU cost of migrating folios in kdamond [PM 2.7]: ``t_fix + S / B_copy`` per folio of
+    ``S`` bytes. ``t_fix`` is 1 µs for 4 KiB and 20 µs for 2 MiB folios (log-log interpolation
+    between), ``B_copy`` 7 GB/s per thread [U, between the 2019 and 2026 figures of S50/S51];
+    with ``batched_tlb`` (default) ``t_fix`` is divided by 3.9 when the step moves at least 512
+    folios (batched TLB flushing raised migrated pages/s by 291.7 % [C S52]; the model treats
+    the whole step as one batch)."""
+
+    t_fix_4k_us: float = 1.0
+    t_fix_2m_us: float = 20.0
+    copy_gbps: float = 7.0
+    batched_tlb: bool = True
+    tlb_divisor: float = 3.9
+    tlb_batch: int = 512
+
+    def t_fix_us(self, folio_bytes: int) -> float:
+        """Fixed cost of one folio (µs) before TLB batching."""
+        if folio_bytes == 4 * KiB:
+            return self.t_fix_4k_us
+        if folio_bytes == 2 * MiB:
+            return self.t_fix_2m_us
+        lo, hi = math.log(4 * KiB), math.log(2 * MiB)
+        x = (math.log(max(int(folio_bytes), 1)) - lo) / (hi - lo)
+        return math.exp(math.log(self.t_fix_4k_us)
+                        + x * (math.log(self.t_fix_2m_us) - math.log(self.t_fix_4k_us)))
+
+    def cpu_seconds(self, nr_folios: int, folio_bytes: int) -> float:
+        """kdamond CPU seconds to migrate ``nr_folios`` folios of ``folio_bytes`` bytes."""
+        if nr_folios <= 0:
+            return 0.0
+        t_fix = self.t_fix_us(folio_bytes) * 1e-6
+        if self.batched_tlb and nr_folios >= self.tlb_batch:
+            t_fix /= self.tlb_divisor
+        return nr_folios * (t_fix + folio_bytes / (self.copy_gbps * 1e9))
+
+
+@dataclass(frozen=True)
+class PerfConfig:
+    """Parameters of the model (see the field comments for units and defaults).
+
+    ``think_ns=None`` means half the fast node's idle latency: the application computes for
+    ``0.5 * L0_fast`` per miss round, i.e. it is stalled on memory 2/3 of the time at idle.
+    Choice [U]: it keeps the checks of [PM 2.4] (bandwidth-bound at u_target 0.99) and puts the
+    latency-bound loss of bandwidth-proportional placement at u_target 0.3 in the 4-19 % range
+    of [PM 2.5]; it must be > 0 for the kdamond CPU charge (a Z inflation) to cost anything.
+    """
+
+    u_target: float = 0.5  # intensity: fast-node utilisation with every page there [PM 2.4]
+    write_fraction: float = 0.0  # omega: write-backs per access [PM 2.1]
+    think_ns: float | None = None  # Z (ns); None: 0.5 * L0 of the fast node
+    n_inflight: float | None = None  # N; overrides u_target when given
+    fast_node: int | None = None  # node u_target refers to; None: topology.cpu_node
+    ewma_alpha: float = 1.0 / 16  # latency counter smoothing (HeMem+colloid) [PM 2.3]
+    n_app_cores: float = 16.0  # cores the application runs on (GUPS: 15-16 threads [C S6])
+    monitor_overhead_cpu: float = 0.0  # cores of monitoring overhead (off by default) [PM 2.8]
+    migration: MigrationCost = field(default_factory=MigrationCost)
+    u_max: float = 0.99  # utilisation cap [PM 2.2]
+    background: Any = None  # object with bg_at(t_s, nr_nodes) -> bytes/s per node, or None
+
+
+@dataclass(slots=True)
+class PerfStep:
+    """Everything the model says about one step. Arrays have one entry per node.
+
+    ``X`` throughput (accesses/s) and ``app_bytes_s`` = X * 64 (1 + omega) (bytes/s);
+    ``X_star`` the optimum for the step's hotness curve and background (accesses/s, nan when
+    no curve was given, 0 when the workload is idle); ``perf`` = clip(X / X*, 0, 1) (nan
+    without a curve, 1 when the workload is idle); ``shares`` f_i; ``lam_bytes_s`` λ_i total demand (app + background +
+    migration); ``bg_bytes_s``, ``migration_bytes_s`` their parts; ``u`` utilisation λ/B;
+    ``latency_ns`` L_i(u_i); ``latency_ewma_ns`` the smoothed counters L̂_i;
+    ``mean_latency_ns`` sum f_i L_i; ``bw_bound`` X at the bandwidth cap (``bottleneck`` the
+    node setting it, -1 none); ``think_ns`` the effective Z; ``kdamond_cpu_cores`` CPU of
+    migration + monitoring (cores); ``migrated_bytes``, ``pingpong_bytes`` of the step.
+    """
+
+    t_s: float
+    dt_s: float
+    X: float
+    X_star: float
+    perf: float
+    app_bytes_s: float
+    shares: np.ndarray
+    lam_bytes_s: np.ndarray
+    bg_bytes_s: np.ndarray
+    migration_bytes_s: np.ndarray
+    u: np.ndarray
+    latency_ns: np.ndarray
+    latency_ewma_ns: np.ndarray
+    mean_latency_ns: float
+    bw_bound: bool
+    bottleneck: int
+    think_ns: float
+    kdamond_cpu_cores: float
+    migrated_bytes: int
+    pingpong_bytes: int
+    n_inflight: float
+    write_fraction: float
+    f_star: np.ndarray | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values (lists for arrays), for ``Simulation.stats()`` and JSON."""
+        out: dict[str, Any] = {}
+        for k in self.__slots__:  # type: ignore[attr-defined]
+            v = getattr(self, k)
+            if isinstance(v, np.ndarray):
+                v = [float(x) for x in v]
+            elif isinstance(v, (np.floating, np.integer, np.bool_)):
+                v = v.item()
+            out[k] = v
+        return out
+
+
+class PerformanceModel:
+    """The model of one machine (see the module docstring). Keyword arguments override the
+    fields of :class:`PerfConfig`."""
+
+    def __init__(self, topology: Topology, config: PerfConfig | None = None, **kw: Any) -> None:
+        cfg = replace(config or PerfConfig(), **kw)
+        self.topology = topology
+        self.n = topology.nr_nodes
+        fast = topology.cpu_node if cfg.fast_node is None else int(cfg.fast_node)
+        if not 0 <= fast < self.n:
+            raise ValueError(f"fast_node: {fast} is not a node id (0..{self.n - 1})")
+        if not 0.0 < cfg.ewma_alpha <= 1.0:
+            raise ValueError(f"ewma_alpha: {cfg.ewma_alpha} must be in (0, 1]")
+        if not cfg.n_app_cores > 0 or cfg.monitor_overhead_cpu < 0:
+            raise ValueError("n_app_cores must be > 0 and monitor_overhead_cpu >= 0")
+        if cfg.n_inflight is None and not 0.0 < cfg.u_target <= cfg.u_max:
+            raise ValueError(f"u_target: {cfg.u_target} must be in (0, {cfg.u_max}]")
+        self.fast = fast
+        if cfg.think_ns is None:
+            cfg = replace(cfg, think_ns=0.5 * topology.nodes[fast].idle_latency_ns)
+        if cfg.think_ns < 0:  # type: ignore[operator]
+            raise ValueError(f"think_ns: {cfg.think_ns} must be >= 0")
+        self.config = cfg
+        self._nodes: dict[float, NodeArrays] = {}
+        self._n_cache: dict[float, float] = {}
+        self._opt_cache: OrderedDict[tuple, Optimum] = OrderedDict()
+        self._h_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self.optimum_solves = 0  # X* computations actually performed (cache misses)
+        self.capacities = np.array(topology.capacities, dtype=np.float64)
+        self._caps_key = tuple(self.capacities.tolist())
+        self.latency_ewma_ns: np.ndarray | None = None
+
+    # -- constants ----------------------------------------------------------------------------
+    @property
+    def think_ns(self) -> float:
+        """Base think time Z (ns)."""
+        return float(self.config.think_ns)  # type: ignore[arg-type]
+
+    def nodes(self, write_fraction: float | None = None) -> NodeArrays:
+        """Per-node constants (bandwidth for this write fraction, curve) [PM 2.1, 2.2]."""
+        w = self.config.write_fraction if write_fraction is None else float(write_fraction)
+        na = self._nodes.get(w)
+        if na is None:
+            na = self._nodes[w] = node_arrays(self.topology, w, self.config.u_max)
+        return na
+
+    def n_inflight(self, write_fraction: float | None = None) -> float:
+        """Misses in flight N (from ``u_target`` at this write fraction unless given)."""
+        if self.config.n_inflight is not None:
+            return float(self.config.n_inflight)
+        w = self.config.write_fraction if write_fraction is None else float(write_fraction)
+        N = self._n_cache.get(w)
+        if N is None:
+            N = self._n_cache[w] = in_flight(self.config.u_target, self.fast, self.nodes(w),
+                                             self.think_ns)
+        return N
+
+    def background_at(self, t_s: float) -> np.ndarray:
+        """Background traffic (bytes/s per node) of the configured trace at ``t_s``."""
+        bgt = self.config.background
+        if bgt is None:
+            return np.zeros(self.n)
+        return np.asarray(bgt.bg_at(t_s, self.n), dtype=np.float64)
+
+    def _ext(self, na: NodeArrays, bg: Any, mig: Any = None) -> np.ndarray:
+        ext = np.zeros(self.n) if bg is None else np.asarray(bg, dtype=np.float64).copy()
+        if ext.shape != (self.n,):
+            raise ValueError(f"bg: need {self.n} values (bytes/s per node), got {ext.shape}")
+        if mig is not None:
+            ext = ext + np.asarray(mig, dtype=np.float64)
+        return clip_external(ext, na)
+
+    # -- the three questions ------------------------------------------------------------------
+    def throughput(self, shares: Any, *, bg: Any = None, migration_bytes_s: Any = None,
+                   write_fraction: float | None = None, think_ns: float | None = None
+                   ) -> ClosedLoop:
+        """Closed-loop X of access shares ``shares`` (normalised here) [PM 2.4]."""
+        f = _shares(shares, self.n)
+        na = self.nodes(write_fraction)
+        z = self.think_ns if think_ns is None else float(think_ns)
+        return solve_closed_loop(f, self.n_inflight(write_fraction), z, na,
+                                 self._ext(na, bg, migration_bytes_s))
+
+    def subset_values(self, hotness: HotnessCurve, capacities: Any = None) -> np.ndarray:
+        """``h(S) = H(C(S))`` for every node subset (cached per curve and capacities)."""
+        caps = self.capacities if capacities is None else np.asarray(capacities, float)
+        key = (hotness.key, tuple(caps.tolist()))
+        h = self._h_cache.get(key)
+        if h is None:
+            h = self._h_cache[key] = subset_values(hotness, caps)
+            if len(self._h_cache) > _CACHE_SIZE:
+                self._h_cache.popitem(last=False)
+        return h
+
+    def optimum(self, hotness: HotnessCurve, *, bg: Any = None,
+                write_fraction: float | None = None, capacities: Any = None) -> Optimum:
+        """``X*`` and its shares for the phase's hotness curve, background ``bg`` (bytes/s per
+        node) and capacities (bytes; default the topology's) [PM 2.5]. Cached: recomputed only
+        when the curve key, write fraction, background (to 1 MB/s), capacities, N or Z change;
+        ``optimum_solves`` counts real computations."""
+        na = self.nodes(write_fraction)
+        return self._optimum(hotness, na, self._ext(na, bg), capacities,
+                             self.n_inflight(write_fraction))
+
+    def _optimum(self, hotness: HotnessCurve, na: NodeArrays, ext: np.ndarray,
+                 capacities: Any, N: float) -> Optimum:
+        if capacities is None:
+            caps, caps_key = self.capacities, self._caps_key
+        else:
+            caps = np.asarray(capacities, float)
+            caps_key = tuple(caps.tolist())
+        key = (hotness.key, na.k, tuple(round(x / 1e6) for x in ext.tolist()), caps_key,
+               N, self.think_ns)
+        opt = self._opt_cache.get(key)
+        if opt is not None:
+            self._opt_cache.move_to_end(key)
+            return opt
+        self.optimum_solves += 1
+        opt = solve_optimum(self.subset_values(hotness, caps), na, N, self.think_ns, ext)
+        self._opt_cache[key] = opt
+        if len(self._opt_cache) > _CACHE_SIZE:
+            self._opt_cache.popitem(last=False)
+        return opt
+
+    def equal_latency(self, hotness: HotnessCurve, *, bg: Any = None,
+                      write_fraction: float | None = None, capacities: Any = None
+                      ) -> np.ndarray:
+        """Colloid's equal-latency shares (a heuristic, not the optimum) [PM 1b, 2.5]."""
+        na = self.nodes(write_fraction)
+        caps = self.capacities if capacities is None else np.asarray(capacities, float)
+        return equal_latency_shares(self.subset_values(hotness, caps), na,
+                                    self.n_inflight(write_fraction), self.think_ns,
+                                    self._ext(na, bg))
+
+    # -- per step -----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the latency counters (a new run)."""
+        self.latency_ewma_ns = None
+
+    def step(self, node_rates: Any, *, t_s: float = 0.0, dt_s: float = 1.0,
+             churn: dict[str, Any] | None = None, bg: Any = None,
+             hotness: HotnessCurve | None = None, write_fraction: float | None = None,
+             capacities: Any = None) -> PerfStep:
+        """One step: ``node_rates`` are the access rates (accesses/s) of the pages on each node
+        (``MemorySystem.node_rate_sums()``) or any non-negative weights (only the shares
+        matter); ``churn`` is ``MemorySystem.take_churn()`` of the step (bytes moved read on
+        the source, written on the destination, folios for the kdamond CPU charge) [PM 2.7];
+        ``bg`` bytes/s per node (default: the configured background trace at ``t_s``);
+        ``hotness`` the current phase's curve for ``X*`` (None: no optimum). Updates the
+        latency counters."""
+        if not dt_s > 0:
+            raise ValueError(f"dt_s: {dt_s} must be > 0")
+        cfg = self.config
+        na = self.nodes(write_fraction)
+        w = cfg.write_fraction if write_fraction is None else float(write_fraction)
+        bg_arr = self.background_at(t_s) if bg is None else np.asarray(bg, dtype=np.float64)
+        rd, wr, moved, pp, nf, fb = _churn(churn, self.n)
+        mig = (rd + wr) / dt_s
+        cores = cfg.migration.cpu_seconds(nf, fb) / dt_s + cfg.monitor_overhead_cpu
+        z_eff = self.think_ns * (1.0 + cores / cfg.n_app_cores)  # [PM 2.7 item 4]
+        ext_bg = self._ext(na, bg_arr)
+        ext = clip_external(ext_bg + mig, na) if mig.any() else ext_bg
+        rl = np.asarray(node_rates, dtype=np.float64).reshape(-1).tolist()
+        if len(rl) != self.n or not all(0.0 <= r < math.inf for r in rl):
+            raise ValueError(f"node_rates: need {self.n} finite values >= 0")
+        N = self.n_inflight(write_fraction)
+        total = math.fsum(rl)
+        f = np.array([r / total for r in rl]) if total > 0 else np.zeros(self.n)
+        cl = solve_closed_loop(f, N if total > 0 else 0.0, z_eff, na, ext)
+        if self.latency_ewma_ns is None:
+            self.latency_ewma_ns = cl.L.copy()
+        else:
+            a = cfg.ewma_alpha
+            self.latency_ewma_ns = (1.0 - a) * self.latency_ewma_ns + a * cl.L  # [PM 2.3]
+        x_star, f_star = float("nan"), None
+        perf = float("nan")
+        if hotness is not None and total <= 0:
+            x_star, perf = 0.0, 1.0  # idle workload (a gap between phases): nothing to gain
+        elif hotness is not None:
+            opt = self._optimum(hotness, na, ext_bg, capacities, N)
+            x_star, f_star = opt.X_star, opt.f_star
+            perf = min(max(cl.X / x_star, 0.0), 1.0) if x_star > 0 else 1.0
+        return PerfStep(
+            t_s=float(t_s), dt_s=float(dt_s), X=cl.X, X_star=x_star, perf=perf,
+            app_bytes_s=cl.X * na.k, shares=f, lam_bytes_s=cl.lam,
+            bg_bytes_s=ext_bg, migration_bytes_s=mig, u=cl.u,
+            latency_ns=cl.L, latency_ewma_ns=self.latency_ewma_ns.copy(),
+            mean_latency_ns=cl.mean_latency_ns, bw_bound=cl.bw_bound,
+            bottleneck=cl.bottleneck, think_ns=z_eff, kdamond_cpu_cores=cores,
+            migrated_bytes=moved, pingpong_bytes=pp, n_inflight=N, write_fraction=w,
+            f_star=f_star)
+
+
+def _shares(shares: Any, n: int) -> np.ndarray:
+    f = np.asarray(shares, dtype=np.float64)
+    if f.shape != (n,) or (f < 0).any() or not np.isfinite(f).all() or f.sum() <= 0:
+        raise ValueError(f"shares: need {n} finite values >= 0 with a positive sum")
+    return f / f.sum()
+
+
+def _churn(churn: dict[str, Any] | None, n: int
+           ) -> tuple[np.ndarray, np.ndarray, int, int, int, int]:
+    """(read bytes, write bytes per node, moved bytes, ping-pong bytes, folios, folio bytes)
+    from a ``take_churn()`` snapshot (or zeros)."""
+    if not churn:
+        return np.zeros(n), np.zeros(n), 0, 0, 0, 4096
+    rd = np.asarray(churn.get("read_bytes", np.zeros(n)), dtype=np.float64)
+    wr = np.asarray(churn.get("write_bytes", np.zeros(n)), dtype=np.float64)
+    if rd.shape != (n,) or wr.shape != (n,):
+        raise ValueError(f"churn: read_bytes/write_bytes need {n} values")
+    moved = int(churn.get("moved_bytes", int(rd.sum())))
+    fb = int(churn.get("folio_bytes", 4096))
+    nf = int(churn.get("nr_folios", moved // max(fb, 1)))
+    return rd, wr, moved, int(churn.get("pingpong_bytes", 0)), nf, fb
