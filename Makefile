@@ -4,10 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CONSTRAINTS ?= constraints.txt
+ENV ?= DamonGym/Interleave-v0
+POLICY ?= bandwidth-weights
 SCENARIO ?= default
 SECONDS ?= 20
 
-.PHONY: setup run test bench lint clean
+.PHONY: setup run record test bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +22,11 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# the main job: one episode of the env on the default scenario with a built-in policy
 run: setup
+	$(BIN)/damon-gym run --env $(ENV) --policy $(POLICY) --episodes 1
+
+record: setup
 	$(BIN)/damon-gym record --scenario $(SCENARIO) --seconds $(SECONDS) --out out/$(SCENARIO).damon.data
 
 test: setup

@@ -1,8 +1,10 @@
 """The ``damon-gym`` command line.
 
+    damon-gym run     --env ID [--policy random|bandwidth-weights] [--episodes N] [--seed S]
     damon-gym record  --scenario NAME|PATH [--seconds S] [--out FILE] [--damon-params FILE]
     damon-gym heatmap --input FILE --out PNG
-    damon-gym scenarios
+    damon-gym model   --topology NAME [--u-target U] [--write-fraction W] [--hot-fraction H]
+    damon-gym scenarios list | show NAME [list | show NAME [--seed N]]
 
 Bad input (scenario, parameters, trace) ends with one clear ``damon-gym: error:`` line per
 problem and exit status 2, not a traceback.
@@ -89,6 +91,68 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Play episodes of an env with a built-in policy, printing a compact per-step table."""
+    import gymnasium as gym
+    import numpy as np
+    from tqdm import tqdm
+
+    import damon_gym  # noqa: F401  (registers the ids)
+    from agents.simple import make_agent
+
+    if args.env not in gym.registry:
+        raise ValueError(f"env: {args.env!r} is not registered; `damon-gym run --list` shows the ids")
+    kw = {} if args.horizon is None else {"horizon": args.horizon}
+    env = gym.make(args.env, **kw)
+    agent = make_agent(args.policy, env)
+    seed = 0 if args.seed is None else args.seed
+    out = sys.stdout
+    for ep in range(args.episodes):
+        agent.reset(seed + ep)
+        obs, info = env.reset(seed=seed + ep)
+        rows, done = [], False
+        horizon = env.unwrapped.horizon
+        out.write(f"episode {ep} ({args.env}, policy {args.policy}, seed {seed + ep}, "
+                  f"scenario {info['scenario']} {info['scenario_hash']})\n")
+        if not args.quiet:
+            out.write(f"{'step':>5} {'reward':>7} {'perf':>6} {'churn':>6} {'migr MiB':>9} "
+                      f"{'esz MiB':>8}  weights\n")
+        with tqdm(total=horizon, unit="step", disable=args.quiet or not sys.stderr.isatty(),
+                  leave=False) as bar:
+            while not done:
+                obs, r, te, tr, info = env.step(agent.act(obs, info))
+                done = te or tr
+                n = env.unwrapped.nr_nodes
+                rows.append((r, info["perf_norm"], info["churn"], info["migrated_bytes"],
+                             info["pingpong_bytes"]))
+                if not args.quiet:
+                    w = ":".join(str(int(x)) for x in info["weights"][:n])
+                    out.write(f"{len(rows):>5} {r:7.3f} {info['perf_norm']:6.3f} "
+                              f"{info['churn']:6.3f} {info['migrated_bytes'] / 2**20:9.1f} "
+                              f"{min(info['esz'], 2**60) / 2**20:8.1f}  {w}\n")
+                bar.update(1)
+        a = np.array(rows)
+        out.write(f"summary: steps {len(rows)}, reward mean {a[:, 0].mean():.3f}, perf_norm mean "
+                  f"{a[:, 1].mean():.3f} (p10 {np.percentile(a[:, 1], 10):.3f}), churn mean "
+                  f"{a[:, 2].mean():.3f}, migrated {a[:, 3].sum() / 2**20:.1f} MiB, ping-pong "
+                  f"{a[:, 4].sum() / 2**20:.1f} MiB\n")
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    """X and X/X* for all-fast, 1:1, bandwidth-derived weights and the optimum."""
+    from damon_gym.memory.perf_table import format_table, model_table
+    from damon_gym.memory.topology import load_topology
+
+    topo = load_topology(args.topology)
+    rows = model_table(topo, u_target=args.u_target, write_fraction=args.write_fraction,
+                       hot_fraction=args.hot_fraction)
+    print(f"{topo.name}: u_target {args.u_target}, write fraction {args.write_fraction}, "
+          f"hot fraction {args.hot_fraction}")
+    print(format_table(rows))
+    return 0
+
+
 def cmd_heatmap(args: argparse.Namespace) -> int:
     from damon_gym.formats.heatmap import plot_heatmap
     from damon_gym.formats.record import read_record
@@ -101,11 +165,25 @@ def cmd_heatmap(args: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
+    """``scenarios list``: every scenario with one line on what it stresses; ``scenarios show
+    NAME [--seed N]``: the resolved scenario as YAML (workload preset expanded, randomised
+    values drawn from the seed) and its content hash."""
     from damon_gym.scenario import load_scenario, scenario_names
 
-    for name in scenario_names():
-        sc = load_scenario(name)
-        print(f"{name:24s} {sc.description}")
+    if getattr(args, "action", None) in (None, "list"):
+        names = scenario_names()
+        width = max(map(len, names), default=0) + 2
+        for name in names:
+            sc = load_scenario(name)
+            line = sc.stresses or (sc.description.split(". ")[0] if sc.description else "")
+            rnd = " [randomised]" if sc.is_randomized else ""
+            print(f"{name:{width}s}{line}{rnd}")
+        return 0
+    sc = load_scenario(args.name)
+    if args.seed is not None or sc.is_randomized:
+        sc = sc.resolved(args.seed)
+    print(sc.to_yaml(), end="")
+    print(f"# content hash: {sc.content_hash()}")
     return 0
 
 
@@ -128,8 +206,28 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--title", default=None)
     h.add_argument("--target", type=int, default=0, help="target index in the record")
     h.set_defaults(func=cmd_heatmap)
-    s = sub.add_parser("scenarios", help="list the scenarios in configs/scenarios")
-    s.set_defaults(func=cmd_scenarios)
+    ru = sub.add_parser("run", help="play episodes of a DamonGym env with a built-in policy")
+    ru.add_argument("--env", default="DamonGym/Interleave-v0")
+    ru.add_argument("--policy", default="random", choices=["random", "bandwidth-weights"])
+    ru.add_argument("--episodes", type=int, default=1)
+    ru.add_argument("--seed", type=int, default=None)
+    ru.add_argument("--horizon", type=int, default=None, help="steps per episode (default 300)")
+    ru.add_argument("--quiet", action="store_true", help="only the episode summaries")
+    ru.set_defaults(func=cmd_run)
+    mo = sub.add_parser("model", help="throughput of standard placements vs the optimum")
+    mo.add_argument("--topology", default="P1-AMD")
+    mo.add_argument("--u-target", type=float, default=0.99)
+    mo.add_argument("--write-fraction", type=float, default=0.0)
+    mo.add_argument("--hot-fraction", type=float, default=1.0)
+    mo.set_defaults(func=cmd_model)
+    s = sub.add_parser("scenarios", help="list the scenarios in configs/scenarios, or show one")
+    s.set_defaults(func=cmd_scenarios, action=None)
+    ss = s.add_subparsers(dest="action")
+    ss.add_parser("list", help="every scenario with one line on what it stresses")
+    sh = ss.add_parser("show", help="the resolved scenario (YAML) and its content hash")
+    sh.add_argument("name", help="scenario name or YAML path")
+    sh.add_argument("--seed", type=int, default=None,
+                    help="episode seed: draws randomised values (default: the scenario's seed)")
     return p
 
 

@@ -1,0 +1,67 @@
+"""Two reference policies that need no training.
+
+* ``RandomAgent``: uniform samples of the action space (seeded by ``reset``).
+* ``BandwidthWeightsAgent``: the kernel's weighted-interleave auto mode as a fixed policy: dests
+  weights proportional to each node's bandwidth (``reduce_interleave_weights`` of the
+  topology's HMAT bandwidths, shared/damon_spec.md section 8) and a mid-range quota; for the
+  tiering controls it holds the upstream mem_tier settings (mid quota, 50 bp free / 9970 bp
+  used targets). Works on the Box action spaces of every task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from damon_gym.envs.spaces import N_MAX, unscale
+
+
+class RandomAgent:
+    name = "random"
+
+    def __init__(self, action_space: gym.Space) -> None:
+        self.action_space = action_space
+
+    def reset(self, seed: int | None = None) -> None:
+        self.action_space.seed(seed)
+
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        return self.action_space.sample()
+
+
+class BandwidthWeightsAgent:
+    name = "bandwidth-weights"
+
+    def __init__(self, env: gym.Env) -> None:
+        base = env.unwrapped
+        if not isinstance(base.action_space, gym.spaces.Box):
+            raise ValueError("bandwidth-weights needs action_type='box'")
+        self.action = np.zeros(base.action_space.shape, np.float32)
+        dim = base.action_space.shape[0]
+        if dim in (N_MAX + 1, N_MAX + 5):  # Interleave / Joint: weights then quota
+            w = np.asarray(base.topology.auto_weights(), dtype=float)
+            prefs = 2.0 * w / w.max() - 1.0  # share (p+1)/sum(p+1) is proportional to w
+            self.action[: len(w)] = prefs
+            self.action[len(w):N_MAX] = -1.0
+            self.action[N_MAX] = 0.0
+        if dim in (4, N_MAX + 5):  # Tiering / Joint: quotas mid-range, upstream targets
+            t = self.action[dim - 4:]
+            t[0] = t[1] = 0.0
+            t[2] = unscale(50, *base.FREE_BP)
+            t[3] = unscale(9970, *base.USED_BP)
+
+    def reset(self, seed: int | None = None) -> None:
+        pass
+
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        return self.action.copy()
+
+
+def make_agent(name: str, env: gym.Env):
+    if name == "random":
+        return RandomAgent(env.action_space)
+    if name == "bandwidth-weights":
+        return BandwidthWeightsAgent(env)
+    raise ValueError(f"policy: {name!r}; allowed: random, bandwidth-weights")
