@@ -1,16 +1,26 @@
-"""Scenarios: a topology, a workload, DAMON parameters, a seed and a duration, read from YAML.
+"""Scenarios: a topology, a workload, background load, DAMON parameters, a seed and a duration.
 
 A scenario file (``configs/scenarios/<name>.yaml``) is validated with pydantic at load time;
 every problem is reported as one line naming the field, the value and what is allowed::
 
-    name: default
+    name: gups-p2-bg
+    description: what the scenario is (free text)
+    stresses: one line on what it stresses (``damon-gym scenarios list`` prints it)
+    regime: latency-bound | bandwidth-bound | ... (for the suites table)
+    extends: other-scenario         # optional: start from that file, deep-merge this one over it
     topology: tiny                  # preset name, a YAML path, or an inline mapping
     capacity_scale: 1.0
     page_size: 4 KiB
-    workload: {generator: hot_cold, params: {size: 64 MiB, ...}}
+    workload: {preset: gups, params: {size: 192 MiB}}   # or {generator: ..., params: ...},
+                                    # {masim: path}, {replay: damo record path}; see WorkloadSpec
+    background: vary-pulse5         # a background.py preset, cores, steps or a mapping; None
     damon: {kdamonds: [...]}        # damo's JSON layout inline, or a path to such a file
     seed: 0
     duration: 20 s
+
+Workload parameters, ``workload.u_target`` and ``background`` may be distributions
+(``{range: [lo, hi]}``, ``{choice: [...]}``, see :mod:`damon_gym.randomize`);
+:meth:`Scenario.resolved` draws them from an episode seed.
 """
 
 from __future__ import annotations
@@ -21,33 +31,132 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
+from damon_gym.randomize import check_dists, episode_rng, has_dist, sample
 from damon_gym.units import UnitError, parse_size, parse_time
+from damon_gym.workloads.background import BackgroundTrace, background_from_spec
+from damon_gym.workloads.presets import check_generator_params, deep_merge, expand_preset
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 SCENARIO_DIR = CONFIG_DIR / "scenarios"
+#: documentation-only fields, left out of the content hash
+DOC_FIELDS = ("name", "description", "stresses", "regime")
+_BG_KEYS = {"preset", "steps", "node", "bytes_per_core_s", "period_s", "name", "scale",
+            "time_scale"}
 
 
 class ScenarioError(ValueError):
     """A scenario that does not validate; the message has one line per problem."""
 
 
+def make_background(spec: Any) -> BackgroundTrace | None:
+    """The background trace of a (concrete) scenario ``background`` value: None (no
+    background), a preset name (``vary-10-5-15``, ``vary-pulse5``, ``vary-pulse5-400``,
+    ``0x``..``3x``, ``none``), a constant number of antagonist cores, a list of
+    ``[start_s, cores]`` steps, or a mapping with ``preset`` or ``steps`` and optional
+    ``node``, ``bytes_per_core_s``, ``period_s``, ``scale`` (multiplies the cores) and
+    ``time_scale`` (multiplies the step times: 0.1 plays a 300 s trace in 30 s)."""
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        extra = sorted(set(spec) - _BG_KEYS)
+        if extra:
+            raise ValueError(f"background.{extra[0]}: not a background key; allowed: "
+                             f"{', '.join(sorted(_BG_KEYS))}")
+        spec = dict(spec)
+        scale, tscale = spec.pop("scale", 1.0), spec.pop("time_scale", 1.0)
+        for key, v in (("scale", scale), ("time_scale", tscale)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 \
+                    or (key == "time_scale" and v == 0):
+                raise ValueError(f"background.{key}: got {v!r}; allowed: a number "
+                                 + (">= 0" if key == "scale" else "> 0"))
+        tr = background_from_spec(spec)
+        if scale == 1.0 and tscale == 1.0:
+            return tr
+        return BackgroundTrace(tuple((s * tscale, c * scale) for s, c in tr.steps), tr.node,
+                               tr.bytes_per_core_s,
+                               None if tr.period_s is None else tr.period_s * tscale, tr.name)
+    return background_from_spec(spec)
+
+
 class WorkloadSpec(BaseModel):
-    """Either a named generator with parameters, or a masim config file."""
+    """A workload: a ``preset`` (configs/workloads/<name>.yaml, expanded at load, the other
+    keys merged over it), or exactly one of a generator with ``params``, a ``masim`` config
+    file (``accesses_per_s``), or a damo record to ``replay`` (``replay_target``: record index,
+    ``sample_us``: sampling interval when the record lacks it). ``u_target`` overrides the
+    built workload's intensity (perf_model.md §2.4). ``description``/``family``/``regime``/
+    ``anchor`` come from the preset."""
 
     model_config = ConfigDict(extra="forbid")
 
+    preset: str | None = None
+    family: str | None = None
+    description: str = ""
+    regime: str | None = None
+    anchor: str | None = None
     generator: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     masim: str | None = None
     accesses_per_s: float | None = Field(default=None, gt=0)
+    replay: str | None = None
+    replay_target: int = Field(default=0, ge=0)
+    sample_us: int | None = Field(default=None, gt=0)
+    u_target: float | dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand(cls, data: Any) -> Any:
+        return expand_preset(data) if isinstance(data, dict) else data
+
+    @field_validator("sample_us", mode="before")
+    @classmethod
+    def _sample_us(cls, v: Any) -> Any:
+        try:
+            return None if v is None else parse_time(v, "sample_us", unit="us")
+        except UnitError as e:
+            raise ValueError(str(e)) from None
 
     @model_validator(mode="after")
     def _one_kind(self) -> WorkloadSpec:
-        if (self.generator is None) == (self.masim is None):
-            raise ValueError("give exactly one of 'generator' (with 'params') or 'masim' (a config path)")
+        kinds = [k for k in ("generator", "masim", "replay") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of 'preset', 'generator' (with 'params'), "
+                             f"'masim' (a config path) or 'replay' (a damo record); got {kinds}")
+        if self.generator is not None:
+            check_dists(self.params, "workload.params")
+            check_generator_params(self.generator, self.params)
+        elif self.params:
+            raise ValueError(f"workload.params: got {self.params!r}; allowed only with "
+                             "'generator'")
+        if self.accesses_per_s is not None and self.masim is None:
+            raise ValueError("workload.accesses_per_s: allowed only with 'masim'")
+        if self.replay is None and (self.replay_target or self.sample_us is not None):
+            raise ValueError("workload.replay_target/sample_us: allowed only with 'replay'")
+        u = self.u_target
+        if isinstance(u, dict):
+            check_dists(u, "workload.u_target")
+            if not has_dist(u):
+                raise ValueError(f"workload.u_target: got {u!r}; allowed: a number in "
+                                 "(0, 0.99] or {range: [lo, hi]} / {choice: [...]}")
+        elif u is not None and not 0.0 < u <= 0.99:
+            raise ValueError(f"workload.u_target: got {u!r}; allowed: a number in (0, 0.99]")
         return self
+
+    @property
+    def family_name(self) -> str:
+        """The workload family: the preset's ``family``, else the generator, masim or replay."""
+        if self.family:
+            return self.family
+        return self.generator or ("masim" if self.masim is not None else "replay")
 
 
 class Scenario(BaseModel):
@@ -55,17 +164,21 @@ class Scenario(BaseModel):
 
     name: str = "scenario"
     description: str = ""
+    stresses: str = ""
+    regime: str = ""
     topology: str | dict[str, Any] = "tiny"
     capacity_scale: float = Field(default=1.0, gt=0)
     page_size: int = 4096
     workload: WorkloadSpec
+    background: str | float | list | dict[str, Any] | None = None
     damon: str | dict[str, Any] | None = None
     sampler: Literal["fast", "reference"] = "fast"
     paddr_nodes: list[int] | None = None
     paddr_dests: Literal["kernel", "rfc_round_robin"] = "kernel"
-    rfc_goal_metrics: bool = False
+    rfc_goal_metrics: bool = False  # allow the 2026 RFC goal metric node_ineligible_mem_bp
     seed: int = Field(default=0, ge=0)
     duration_us: int = Field(default=10_000_000, gt=0, alias="duration")
+    sampled: dict[str, Any] = Field(default_factory=dict)
     base_dir: str | None = Field(default=None, exclude=True)
 
     @field_validator("page_size", mode="before")
@@ -93,6 +206,51 @@ class Scenario(BaseModel):
         except UnitError as e:
             raise ValueError(str(e)) from None
 
+    @field_serializer("duration_us")
+    def _duration_out(self, us: int) -> int | str:
+        """Whole seconds as a bare number, else "<us> us": what the validator reads back."""
+        return us // 1_000_000 if us % 1_000_000 == 0 else f"{us} us"
+
+    @field_validator("background", mode="after")
+    @classmethod
+    def _background(cls, v: Any) -> Any:
+        check_dists(v, "background")
+        if not has_dist(v):
+            make_background(v)  # raises ValueError naming the problem
+        return v
+
+    # -- randomisation ----------------------------------------------------------------------
+    @property
+    def is_randomized(self) -> bool:
+        """Whether the workload or background still holds distributions to draw."""
+        return has_dist(self.workload.model_dump()) or has_dist(self.background)
+
+    def resolved(self, seed: int | None = None) -> Scenario:
+        """The concrete scenario of episode ``seed`` (default: the scenario's): every
+        distribution replaced by a draw from ``randomize.episode_rng(seed)``, ``seed`` set
+        (it also seeds the workload generators), and the draws recorded in ``sampled``
+        (path -> value), which ``scenarios show`` prints and the content hash covers. The same
+        seed gives the same scenario; a concrete scenario only gets its seed changed."""
+        seed = self.seed if seed is None else seed
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed: got {seed!r}; allowed: an int >= 0")
+        rng, drawn = episode_rng(seed), {}
+        data = self.model_dump(by_alias=True)
+        data["workload"] = sample(data["workload"], rng, "workload", drawn)
+        data["background"] = sample(data["background"], rng, "background", drawn)
+        data.update(seed=seed, sampled={**self.sampled, **drawn}, base_dir=self.base_dir)
+        try:
+            return Scenario.model_validate(data)
+        except ValidationError as e:
+            raise ScenarioError(_format_errors(f"{self.name} (seed {seed})", e)) from None
+
+    def background_trace(self) -> BackgroundTrace | None:
+        """The background-load trace (None: no background); a randomised scenario is resolved
+        with its own seed first."""
+        sc = self.resolved() if self.is_randomized else self
+        return make_background(sc.background)
+
+    # -- files and hashing ------------------------------------------------------------------
     def resolve(self, path: str) -> Path:
         """A path given in the scenario, relative to the scenario file's folder or configs/."""
         p = Path(path)
@@ -104,11 +262,41 @@ class Scenario(BaseModel):
                 return cand
         return p
 
+    def referenced_files(self) -> dict[str, Path]:
+        """Files whose content the scenario depends on: topology preset, masim config, damo
+        record, DAMON parameter file."""
+        from damon_gym.memory.topology import TOPOLOGY_DIR
+
+        out: dict[str, Path] = {}
+        if isinstance(self.topology, str):
+            t = self.topology
+            out["topology"] = (self.resolve(t) if t.endswith((".yaml", ".yml"))
+                               else TOPOLOGY_DIR / f"{t}.yaml")
+        for role in ("masim", "replay"):
+            if getattr(self.workload, role) is not None:
+                out[role] = self.resolve(getattr(self.workload, role))
+        if isinstance(self.damon, str):
+            out["damon"] = self.resolve(self.damon)
+        return out
+
     def content_hash(self) -> str:
-        """A stable hash of the scenario's content (sha256 of canonical JSON, 16 hex digits)."""
-        data = self.model_dump(mode="json", by_alias=True, exclude={"base_dir"})
+        """A stable hash of what the scenario simulates (sha256 of canonical JSON, 16 hex
+        digits): every field except the documentation ones (name, description, stresses,
+        regime), the workload with its preset expanded, and the sha256 of every referenced
+        file (topology preset, masim config, replayed record, DAMON parameters), so editing a
+        preset or a file changes the hash and renaming a scenario does not."""
+        data = self.model_dump(mode="json", by_alias=True, exclude={"base_dir", *DOC_FIELDS})
+        for k in ("description", "regime", "anchor"):
+            data["workload"].pop(k, None)
+        data["files"] = {role: hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None
+                         for role, p in sorted(self.referenced_files().items())}
         blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        """The scenario as YAML (loadable again by load_scenario)."""
+        data = self.model_dump(mode="json", by_alias=True, exclude={"base_dir"})
+        return yaml.safe_dump(data, sort_keys=False, width=100, allow_unicode=True)
 
 
 def _format_errors(source: str, err: ValidationError) -> str:
@@ -117,7 +305,7 @@ def _format_errors(source: str, err: ValidationError) -> str:
         loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
         val = e.get("input")
-        shown = "" if isinstance(val, dict) else f" (got {val!r})"
+        shown = "" if isinstance(val, dict) or "got " in msg else f" (got {val!r})"
         lines.append(f"{source}: {loc}: {msg}{shown}")
     return "\n".join(lines)
 
@@ -126,26 +314,52 @@ def scenario_names() -> list[str]:
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
 
 
+def _scenario_path(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if not p.suffix and not p.exists():
+        p = SCENARIO_DIR / f"{name_or_path}.yaml"
+        if not p.exists():
+            raise ScenarioError(f"scenario {str(name_or_path)!r} not found; "
+                                f"known scenarios: {', '.join(scenario_names())}")
+    if not p.exists():
+        raise ScenarioError(f"{p}: no such scenario file")
+    return p
+
+
+def _read_file(p: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """A scenario file's mapping, with ``extends`` resolved (the parent's mapping with this
+    one deep-merged over it, except that a workload naming its own preset, generator, masim
+    config or record replaces the parent's); ``name`` defaults to the file's stem."""
+    if p.resolve() in chain:
+        raise ScenarioError(f"{p}: extends: a cycle ({' -> '.join(c.stem for c in chain)})")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"{p}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{p}: a scenario is a mapping of fields, got {type(data).__name__}")
+    data.setdefault("name", p.stem)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(f"{p}: extends: got {parent!r}; allowed: a scenario name or path")
+    base = _read_file(_scenario_path(parent), (*chain, p.resolve()))
+    wl = data.get("workload")
+    if isinstance(wl, dict) and any(k in wl for k in ("preset", "generator", "masim", "replay")):
+        base.pop("workload", None)  # a workload of its own replaces the parent's
+    return deep_merge(base, data)
+
+
 def load_scenario(name_or_path: str | Path | dict, **overrides: Any) -> Scenario:
-    """A scenario by name (configs/scenarios/<name>.yaml), by path, or from a dict."""
+    """A scenario by name (configs/scenarios/<name>.yaml), by path, or from a dict. Keyword
+    overrides replace whole fields (``workload=...``)."""
     if isinstance(name_or_path, dict):
         data, source, base = dict(name_or_path), "scenario", None
     else:
-        p = Path(name_or_path)
-        if not p.suffix and not p.exists():
-            p = SCENARIO_DIR / f"{name_or_path}.yaml"
-            if not p.exists():
-                raise ScenarioError(f"scenario {str(name_or_path)!r} not found; "
-                                    f"known scenarios: {', '.join(scenario_names())}")
-        if not p.exists():
-            raise ScenarioError(f"{p}: no such scenario file")
+        p = _scenario_path(name_or_path)
         source, base = str(p), str(p.parent)
-        try:
-            data = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            raise ScenarioError(f"{p}: not valid YAML: {e}") from None
-        if not isinstance(data, dict):
-            raise ScenarioError(f"{p}: a scenario is a mapping of fields, got {type(data).__name__}")
+        data = _read_file(p)
     data.update(overrides)
     data["base_dir"] = base
     try:

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def merge_regions_of(start, end, nr, last, bp, age, n, thres, sz_limit, zero_nonzero_reset,
                      update_age):
     """One pass of damon_merge_regions_of() with the age rule of kdamond_merge_regions.
@@ -59,7 +59,7 @@ def merge_regions_of(start, end, nr, last, bp, age, n, thres, sz_limit, zero_non
     return w + 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def split_regions_of(start, end, nr, last, bp, age, n, nr_subs, min_sz, rand, out):
     """damon_split_regions_of(): cut each region into up to ``nr_subs`` pieces.
 
@@ -98,7 +98,7 @@ def split_regions_of(start, end, nr, last, bp, age, n, nr_subs, min_sz, rand, ou
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def fenwick_build(values, tree):
     """Build a Fenwick (binary indexed) tree of ``values`` into ``tree`` (len n+1) in O(n)."""
     n = values.shape[0]
@@ -111,7 +111,7 @@ def fenwick_build(values, tree):
             tree[j] += tree[i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def fenwick_update(tree, values, idx, new_values):
     """Set values[idx[k]] = new_values[k], keeping the tree consistent (O(k log n))."""
     n = values.shape[0]
@@ -127,7 +127,7 @@ def fenwick_update(tree, values, idx, new_values):
             j += j & -j
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def fenwick_prefix(tree, i):
     """Sum of values[0:i]."""
     s = 0.0
@@ -137,7 +137,7 @@ def fenwick_prefix(tree, i):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def paddr_region_mean_p(tree, values, page_shift, starts, ends, out):
     """Mean per-sample access probability of each physical region [start, end).
 
@@ -157,7 +157,7 @@ def paddr_region_mean_p(tree, values, page_shift, starts, ends, out):
             out[r] = 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _cum_frames(tree, values, n, page_shift, psz, addr):
     f = addr >> page_shift
     if f >= n:
@@ -166,7 +166,7 @@ def _cum_frames(tree, values, n, page_shift, psz, addr):
     return fenwick_prefix(tree, f) + values[f] * frac
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def vaddr_region_mean_p(prefix, p, vma_start, vma_end, vma_base, page_shift, starts, ends, out):
     """Mean per-sample access probability of each virtual region [start, end).
 
@@ -181,9 +181,22 @@ def vaddr_region_mean_p(prefix, p, vma_start, vma_end, vma_base, page_shift, sta
         out[r] = min(max(v, 0.0), 1.0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _upper_bound(a, x):
+    """Number of elements of the sorted array ``a`` that are <= x (binary search)."""
+    lo, hi = 0, a.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, error_model="numpy")
 def _cum_vaddr(prefix, p, vma_start, vma_end, vma_base, page_shift, psz, addr):
-    j = np.searchsorted(vma_start, addr, side="right") - 1
+    j = _upper_bound(vma_start, addr) - 1
     if j < 0:
         return 0.0
     if addr >= vma_end[j]:
