@@ -92,6 +92,8 @@ def _folios(ctx: Context, t: Target, memory: MemorySystem, starts, ends):
 
 
 def _page_nodes(memory: MemorySystem, procs: np.ndarray, vpages: np.ndarray) -> np.ndarray:
+    if procs.size and procs[0] == procs.min() == procs.max():  # one process (always for vaddr)
+        return memory.node_of_pages(int(procs[0]), vpages)
     out = np.full(vpages.shape[0], -1, dtype=np.int64)
     for p in np.unique(procs):
         sel = procs == p
@@ -100,6 +102,8 @@ def _page_nodes(memory: MemorySystem, procs: np.ndarray, vpages: np.ndarray) -> 
 
 
 def _page_rates(memory: MemorySystem, procs: np.ndarray, vpages: np.ndarray) -> np.ndarray:
+    if procs.size and procs[0] == procs.min() == procs.max():
+        return memory.procs[int(procs[0])].vpage_rate[vpages]
     out = np.zeros(vpages.shape[0])
     for p in np.unique(procs):
         sel = procs == p

@@ -24,21 +24,19 @@ SAMPLES_PER_REGION = 8
 HOT_MIN_PERMIL = 50  # "hot" = at least 5 % of the samples of a window (the recipes' pattern)
 
 
-def _node_bytes_of_regions(env: DamonEnv, b, t, weights: np.ndarray) -> np.ndarray:
-    """(nodes,) bytes of the target's regions on each node, each region weighted 0..1."""
+def _node_fractions(env: DamonEnv, b, t) -> np.ndarray:
+    """(regions, nodes) bytes of each region of the target on each node."""
     mem = env.sim.memory
     r = t.regions
     n = mem.nr_nodes
-    out = np.zeros(n)
+    out = np.zeros((r.n, n))
     if r.n == 0:
         return out
-    sel = weights > 0
-    starts, ends, w = r.start[sel], r.end[sel], weights[sel]
+    starts, ends = r.start, r.end
     if b.ops == "paddr":
         for node in range(n):
             lo, hi = mem.node_phys_range(node)
-            ov = np.clip(np.minimum(ends, hi) - np.maximum(starts, lo), 0, None)
-            out[node] = float((ov * w).sum())
+            out[:, node] = np.clip(np.minimum(ends, hi) - np.maximum(starts, lo), 0, None)
         return out
     if t.proc_idx is None or not mem.procs[t.proc_idx].alive:
         return out
@@ -52,9 +50,11 @@ def _node_bytes_of_regions(env: DamonEnv, b, t, weights: np.ndarray) -> np.ndarr
     pages = pm.vma_page_base[jj] + ((addrs - pm.vma_start[jj]) >> (mem.page_size.bit_length() - 1))
     frames = np.where(inside, pm.vpage_frame[np.where(inside, pages, 0)], -1)
     nodes = np.where(frames >= 0, mem.frame_node[np.maximum(frames, 0)], -1)
-    per_sample = np.repeat((ends - starts) * w / k, k)
+    per_sample = np.repeat((ends - starts) / k, k)
+    rid = np.repeat(np.arange(r.n), k)
     ok = nodes >= 0
-    return np.bincount(nodes[ok], weights=per_sample[ok], minlength=n)[:n]
+    np.add.at(out, (rid[ok], nodes[ok]), per_sample[ok])
+    return out
 
 
 def hotness_by_node(env: DamonEnv) -> tuple[np.ndarray, np.ndarray]:
@@ -67,11 +67,14 @@ def hotness_by_node(env: DamonEnv) -> tuple[np.ndarray, np.ndarray]:
         ctx = b.context
         m = max(max_nr_accesses(ctx.attrs), 1)
         for t in ctx.targets:
-            nr = t.regions.last_nr_accesses
-            pm = nr * 1000 // m  # permil of the maximum
-            hot += _node_bytes_of_regions(env, b, t, (pm >= HOT_MIN_PERMIL).astype(float))
-            for k, (lo, hi) in enumerate(((-1, 0), (0, 250), (250, 500), (500, 10**9))):
-                bands[k] += _node_bytes_of_regions(env, b, t, ((pm > lo) & (pm <= hi)).astype(float))
+            if t.regions.n == 0:
+                continue
+            per_node = _node_fractions(env, b, t)
+            pm = t.regions.last_nr_accesses * 1000 // m  # permil of the maximum
+            hot += per_node[pm >= HOT_MIN_PERMIL].sum(axis=0)
+            band = np.digitize(pm, (1, 251, 501))  # 0 | (0, 25 %] | (25, 50 %] | > 50 %
+            for k in range(4):
+                bands[k] += per_node[band == k].sum(axis=0)
     return hot, bands
 
 
