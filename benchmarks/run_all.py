@@ -17,6 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_damos  # noqa: E402
+import bench_envs  # noqa: E402
+import bench_perf_model  # noqa: E402
 import bench_monitoring  # noqa: E402
 
 
@@ -26,7 +28,8 @@ def main() -> int:
     args = ap.parse_args()
     t0 = time.time()
     results = {"machine": platform.platform(), "python": platform.python_version(),
-               "monitoring": bench_monitoring.run(), "damos": bench_damos.run()}
+               "monitoring": bench_monitoring.run(), "damos": bench_damos.run(),
+               "perf_model": bench_perf_model.run(), "envs": bench_envs.run()}
     results["wall_s"] = round(time.time() - t0, 1)
     text = json.dumps(results, indent=2)
     print(text)
