@@ -305,7 +305,8 @@ class Simulation:
     def hotness(self) -> HotnessCurve:
         """H(c) of the workload's current phase (rebuilt only when rates or processes change)."""
         if self._hotness is None:
-            self._hotness = HotnessCurve.from_memory(self.memory, key=("epoch", self._workload_epoch))
+            # keyed by a digest of the curve: phases with the same hotness share one X* solve
+            self._hotness = HotnessCurve.from_memory(self.memory)
         return self._hotness
 
     def perf_step(self) -> PerfStep:

@@ -98,3 +98,28 @@ def test_fast_and_reference_samplers_agree_in_distribution():
         if var[i] > 0.5:
             assert cr[:, i].var(ddof=1) == pytest.approx(var[i], rel=0.2), (i, p[i])
             assert cf[:, i].var(ddof=1) == pytest.approx(var[i], rel=0.2), (i, p[i])
+
+
+@pytest.mark.parametrize("n, p", [(20, 0.03), (20, 0.5), (20, 0.93), (400, 0.2), (1, 0.3)])
+def test_binomial_inversion_matches_the_binomial_law(n, p):
+    """Chi-square goodness of fit of 20,000 draws against Binomial(n, p), bins with an
+    expected count >= 20 (others pooled); the 0.999 quantile of chi2 with <= 40 d.o.f. is
+    < 74, so a correct sampler fails with probability < 1e-3 and a shifted one (p +- 0.02)
+    fails almost surely."""
+    from math import comb
+
+    from damon_gym.damon.kernels import binomial_counts
+
+    m = 20000
+    out = np.empty(m, dtype=np.int64)
+    binomial_counts(np.random.default_rng(123), n, np.full(m, p), out)
+    k = np.arange(n + 1)
+    pmf = np.array([comb(n, int(i)) * p**i * (1 - p) ** (n - i) for i in k])
+    obs = np.bincount(out, minlength=n + 1)
+    exp = pmf * m
+    keep = exp >= 20
+    o = np.append(obs[keep], obs[~keep].sum())
+    e = np.append(exp[keep], exp[~keep].sum())
+    o, e = o[e > 0], e[e > 0]
+    chi2 = float(((o - e) ** 2 / e).sum())
+    assert chi2 < 74, chi2

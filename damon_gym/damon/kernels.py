@@ -206,3 +206,36 @@ def _cum_vaddr(prefix, p, vma_start, vma_end, vma_base, page_shift, psz, addr):
     k = vma_base[j] + (off >> page_shift)
     frac = (off - ((off >> page_shift) << page_shift)) / psz
     return prefix[k] + p[k] * frac
+
+
+@njit(cache=True, error_model="numpy")
+def binomial_inversion(rng, n, p):
+    """One Binomial(n, p) draw from one uniform by CDF inversion (exact; expected work
+    O(n min(p, 1-p))); falls back to the Generator's own binomial when that is large."""
+    if p <= 0.0 or n <= 0:
+        return 0
+    if p >= 1.0:
+        return n
+    flip = p > 0.5
+    pp = 1.0 - p if flip else p
+    if n * pp > 30.0:
+        k = rng.binomial(n, pp)
+        return n - k if flip else k
+    q = 1.0 - pp
+    r = pp / q
+    f = q ** n
+    cdf = f
+    u = rng.random()
+    k = 0
+    while u > cdf and k < n:
+        f *= r * (n - k) / (k + 1)
+        k += 1
+        cdf += f
+    return n - k if flip else k
+
+
+@njit(cache=True, error_model="numpy")
+def binomial_counts(rng, n, p, out):
+    """out[i] = Binomial(n, p[i]) for every region."""
+    for i in range(p.shape[0]):
+        out[i] = binomial_inversion(rng, n, p[i])

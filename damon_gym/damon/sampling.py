@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from damon_gym.damon import kernels
+
 if TYPE_CHECKING:
     from damon_gym.damon.core import Context, Target
 
@@ -28,7 +30,9 @@ class FastSampler:
     def sample(self, ctx: Context, target: Target, nr_samples: int,
                rng: np.random.Generator) -> np.ndarray:
         p = ctx.ops.region_mean_p(target, ctx.attrs.sample_interval)
-        return rng.binomial(nr_samples, p).astype(np.int64)
+        out = np.empty(p.shape[0], dtype=np.int64)
+        kernels.binomial_counts(rng, nr_samples, p, out)
+        return out
 
 
 class ReferenceSampler:
