@@ -238,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("damon-gym: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head & co.: not an error of ours
+        sys.stderr.close()
+        return 0
     except (ValueError, FileNotFoundError, OSError) as e:
         for line in str(e).splitlines() or [type(e).__name__]:
             print(f"damon-gym: error: {line}", file=sys.stderr)

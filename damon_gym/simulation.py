@@ -124,8 +124,11 @@ class Simulation:
 
     def __init__(self, scenario: Scenario, seed: int | None = None, *,
                  damon_params: DamonParams | None = None) -> None:
+        if scenario.is_randomized or (seed is not None and int(seed) != scenario.seed):
+            # the episode's concrete scenario: ranges drawn and workload seeded from ``seed``
+            scenario = scenario.resolved(None if seed is None else int(seed))
         self.scenario = scenario
-        self.seed = scenario.seed if seed is None else int(seed)
+        self.seed = scenario.seed
         self.rng = np.random.default_rng(self.seed)
         topo = scenario.topology
         topology = (Topology.model_validate(topo) if isinstance(topo, dict)

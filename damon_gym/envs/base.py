@@ -135,6 +135,7 @@ class DamonEnv(gym.Env):
         super().reset(seed=seed)
         sim_seed = int(self.np_random.integers(0, 2**31 - 1))
         self.sim = self._new_sim(sim_seed)
+        self.scenario_hash = self.sim.scenario.content_hash()  # the episode's concrete scenario
         self.steps = 0
         self.history = []
         self._tried0 = self._applied0 = 0
