@@ -349,3 +349,28 @@ def test_rfc_hot_share_goals_are_opt_in():
         shares.append(eligible)
     # bang-bang around 30 %: within two quota windows (2 x 4 MiB = 12.5 % of the hot set)
     assert 3000 - 1300 <= min(shares) and max(shares) <= 3000 + 1300, shares
+
+
+def test_online_commit_adds_changes_and_removes_schemes():
+    """damon_commit_ctx by index: a changed scheme keeps its stats and quota state, a new one
+    starts fresh, an extra running one is removed."""
+    stat = scheme("stat")
+    hot = scheme(nr=("5 %", "max"), sz="8 MiB", target_nid=1)
+    ctx = context("vaddr", [stat, hot])
+    sim = sim_with(hot_block(), params(ctx))
+    sim.run(3.0)
+    before = sim.schemes()
+    tried0, esz0 = before[0].stats.nr_tried, before[1].qstate.esz
+    assert tried0 > 0 and esz0 == 8 * MiB
+    cold = scheme("migrate_cold", nr=("0 %", "0 %"), sz="4 MiB", target_nid=1)
+    changed = dict(hot, quotas=dict(hot["quotas"], sz_bytes="16 MiB"))
+    sim.commit(params(dict(ctx, schemes=[stat, changed, cold])))
+    after = sim.schemes()
+    assert len(after) == 3 and after[0] is before[0] and after[1] is before[1]
+    assert after[0].stats.nr_tried == tried0  # stats survive
+    assert after[1].quota.sz == 16 * MiB and after[1].qstate.esz == esz0  # esz waits for the window
+    assert after[2].stats.nr_tried == 0
+    sim.run(2.0)
+    assert after[1].qstate.esz == 16 * MiB
+    sim.commit(params(dict(ctx, schemes=[stat])))
+    assert len(sim.schemes()) == 1 and sim.schemes()[0].stats.nr_tried > tried0

@@ -46,7 +46,7 @@ def test_gymnasium_check_env(env_id):
     _no_unexpected_warnings(caught)
 
 
-@pytest.mark.parametrize("env_id", BASE_IDS)
+@pytest.mark.parametrize("env_id", ALL_IDS)
 def test_sb3_check_env(env_id):
     from stable_baselines3.common.env_checker import check_env
 
@@ -220,7 +220,16 @@ def test_reward_terms_sum_and_info_keys_are_stable():
 
 
 def test_standard_wrappers_work():
-    from gymnasium.wrappers import NormalizeObservation, RecordEpisodeStatistics, TimeLimit
+    from gymnasium.wrappers import (
+        FlattenObservation,
+        NormalizeObservation,
+        RecordEpisodeStatistics,
+        TimeLimit,
+    )
+
+    flat = FlattenObservation(gym.make("DamonGym/Joint-v0", **SHORT))
+    assert flat.observation_space.shape == (101,)
+    assert flat.reset(seed=0)[0].shape == (101,)
 
     env = RecordEpisodeStatistics(TimeLimit(NormalizeObservation(gym.make("DamonGym/Interleave-v0")),
                                             max_episode_steps=3))

@@ -121,3 +121,20 @@ def test_commit_keeps_regions_and_rescales_on_new_attrs():
     assert np.array_equal(before["start"], after["start"])
     assert np.array_equal(after["age"], before["age"] // 2)
     assert sim.contexts[0].attrs.aggr_interval == 200_000
+
+
+def test_a_process_that_starts_later_is_monitored_from_its_start():
+    """The seed thread's case: DAMON runs before the process exists; when it starts, a vaddr
+    target is added online and its hot memory is found."""
+    wl = {"generator": "with_processes", "params": {
+        "base": {"generator": "hot_cold", "params": {"size": "32 MiB", "hot_fraction": 0.25,
+                                                     "hot_prob": 0.99, "total_rate": 2e6,
+                                                     "contiguous": True, "duration_s": 60}},
+        "start_s": 3.0}}
+    sim = Simulation(load_scenario("default", workload=wl), seed=0)
+    sim.run(2.0)
+    assert sim.snapshot() == []  # nothing to monitor yet
+    sim.run(4.0)
+    snap = sim.snapshot()
+    assert len(snap) == 1 and snap[0]["pid"] == sim.workload.processes[0].pid
+    assert (snap[0]["last_nr_accesses"] >= 10).any()
