@@ -244,3 +244,20 @@ def test_observation_bounds_are_documented():
     env = gym.make("DamonGym/Interleave-v0", **SHORT).unwrapped
     for line in ("| 96 |", "| 100 |", "## Action Space", "## Version History"):
         assert line in type(env).__doc__
+
+
+def test_module_prefixed_id_works_in_subprocess_workers():
+    """gym.make("damon_gym:DamonGym/...") imports the package (registering the ids) in each
+    worker process of an AsyncVectorEnv; results equal the in-process ones."""
+    env_id = "damon_gym:DamonGym/Interleave-v0"
+    v = gym.make_vec(env_id, num_envs=2, vectorization_mode="async", horizon=3)
+    try:
+        o_async, _ = v.reset(seed=5)
+        acts = np.zeros((2, 9), np.float32)
+        r_async = v.step(acts)[1]
+    finally:
+        v.close()
+    s = gym.make_vec("DamonGym/Interleave-v0", num_envs=2, vectorization_mode="sync", horizon=3)
+    o_sync, _ = s.reset(seed=5)
+    assert np.array_equal(o_async, o_sync)
+    assert np.array_equal(r_async, s.step(acts)[1])
