@@ -33,7 +33,7 @@ def _setup(nr_regions: int = 1000, seed: int = 0):
     mem.set_rates(idx, rng.uniform(0, 100, pages))
     t = Target(pid=1, proc_idx=idx)
     bounds = base + np.linspace(0, pages, nr_regions + 1).astype(np.int64) * 4096
-    t.regions.set_ranges(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+    t.regions.set_ranges(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
     ctx = Context(VaddrOps(mem), Attrs(5000, 100000, 1_000_000, 10, 2000), [t],
                   rng=np.random.default_rng(seed))
     schemes = [

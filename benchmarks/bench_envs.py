@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 import gymnasium as gym
-import numpy as np
 
 import damon_gym  # noqa: F401
 

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import bench_damos  # noqa: E402
 import bench_envs  # noqa: E402
-import bench_perf_model  # noqa: E402
 import bench_monitoring  # noqa: E402
+import bench_perf_model  # noqa: E402
 
 
 def main() -> int:

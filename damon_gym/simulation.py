@@ -8,9 +8,11 @@ This is the one object a user holds::
     sim.stats()                  # per-node memory, migration counters, per-scheme stats
     sim.commit(params)           # online update of DAMON parameters (damon_commit_ctx)
 
-The loop advances every context to the earliest next event (a workload phase change, a process
-starting or exiting, or any context's aggregation/apply/update point), so contexts that act on
-memory see each other's migrations at the granularity the kernel's loops would.
+The loop advances every context to the earliest next point where memory can change (a workload
+phase change, a process starting or exiting, or any context's scheme application: see
+``Context.next_sync_us``); each context first samples everything before that point, then, in
+order, its chunk ending there and its event, so contexts that act on memory see each other's
+migrations at the granularity the kernel's loops would.
 """
 
 from __future__ import annotations
@@ -150,6 +152,7 @@ class Simulation:
                                      write_fraction=self.workload.write_fraction,
                                      background=self.background)
         self._hotness: HotnessCurve | None = None
+        self._hotness_last: tuple | None = None  # (sorted rates, sum, page size), curve
         self._workload_epoch = 0
         self._last_perf_us = 0
         self.last_perf: PerfStep | None = None
@@ -294,13 +297,14 @@ class Simulation:
             raise ValueError(f"seconds: {seconds!r} must be >= 0")
         end = self.now_us + int(round(seconds * US))
         while self.now_us < end:
-            t_next = min(end, self._next_change_us())
-            for b in self.bindings:
-                if not b.context.stopped:
-                    t_next = min(t_next, b.context.next_event_us())
-            t_next = max(t_next, self.now_us + 1)
-            for b in self.bindings:
-                b.context.run_until(t_next)
+            live = [b.context for b in self.bindings if not b.context.stopped]
+            t_next = max(min([end, self._next_change_us()] + [c.next_sync_us() for c in live]),
+                         self.now_us + 1)
+            if len(live) > 1:  # memory cannot change before t_next: every context samples up
+                for ctx in live:  # to it first, then in order the chunk ending there + event
+                    ctx.run_until(t_next - 1, events_only=True)
+            for ctx in live:
+                ctx.run_until(t_next)
             self.now_us = t_next
             if self.now_us >= self._next_change_us():
                 self._apply_workload_changes()
@@ -308,8 +312,16 @@ class Simulation:
     def hotness(self) -> HotnessCurve:
         """H(c) of the workload's current phase (rebuilt only when rates or processes change)."""
         if self._hotness is None:
-            # keyed by a digest of the curve: phases with the same hotness share one X* solve
-            self._hotness = HotnessCurve.from_memory(self.memory)
+            # keyed by a digest of the curve: phases with the same hotness share one X* solve.
+            # The curve depends only on the sorted rates, their sum and the page size, so a
+            # phase that permutes the rates (a reshuffled ranking) reuses the previous one.
+            mem = self.memory
+            parts = [p.vpage_rate[p.vpage_frame >= 0] for p in mem.procs if p.alive]
+            rates = np.concatenate(parts) if parts else np.zeros(1)
+            fp, last = (np.sort(rates), float(rates.sum()), mem.page_size), self._hotness_last
+            if last is None or last[0][1:] != fp[1:] or not np.array_equal(last[0][0], fp[0]):
+                last = self._hotness_last = (fp, HotnessCurve.from_rates(rates, mem.page_size))
+            self._hotness = last[1]
         return self._hotness
 
     def perf_step(self) -> PerfStep:

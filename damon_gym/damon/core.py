@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from damon_gym.damon import kernels
+from damon_gym.damon import fastpath, kernels
 from damon_gym.damon.attrs import Attrs, max_nr_accesses
 from damon_gym.damon.counters import next_sample_interval
 from damon_gym.damon.ops import Ops
 from damon_gym.damon.regions import RegionArrays
 from damon_gym.damon.sampling import make_sampler
+from damon_gym.damon.windows import split_in_place
 
 
 @dataclass
@@ -39,7 +40,13 @@ class Target:
 
 
 class SchemesHook:
-    """What the context asks of a DAMOS engine (damon_gym.damos plugs in here)."""
+    """What the context asks of a DAMOS engine (damon_gym.damos plugs in here).
+
+    ``apply`` is called at every loop step but must act only once ``next_event_sis`` is
+    reached (as kdamond_apply_schemes checks next_apply_sis); a hook that needs every step
+    sets ``apply_only_when_due = False``, which turns the fused aggregation windows off."""
+
+    apply_only_when_due = True
 
     def next_event_sis(self, ctx: Context) -> int:  # next passed_sample_intervals a scheme is due
         return 2**62
@@ -52,6 +59,9 @@ class SchemesHook:
 
     def inactive_wait_us(self, ctx: Context) -> int:  # kdamond_wait_activation: 0 = active
         return 0
+
+    def may_sleep(self) -> bool:  # True if watermarks may deactivate the schemes
+        return False
 
 
 def _mult_frac(x: np.ndarray, numer: int, denom: int) -> np.ndarray:
@@ -91,6 +101,8 @@ class Context:
         self.sz_limit = min_region_sz
         self.nr_aggregations = 0
         self.last_aggregation_us = 0
+        self.fused = True  # run plain aggregation windows in one numba call (fastpath)
+        self._buffers: dict[str, np.ndarray] = {}  # scratch arrays kernels reuse (buffer())
 
     # -- set-up ------------------------------------------------------------------------------
     def start(self, now_us: int = 0) -> None:
@@ -114,6 +126,15 @@ class Context:
         self.targets.append(target)
         if self.started and hasattr(self.ops, "init_target"):
             self.ops.init_target(self, target)
+
+    def buffer(self, name: str, rows: int, cols: int, dtype=np.int64) -> np.ndarray:
+        """A (rows, >= cols) scratch array kept between calls: fresh big arrays in every
+        kernel call cost page faults that dwarf the work on them."""
+        b = self._buffers.get(name)
+        if b is None or b.shape[0] != rows or b.shape[1] < cols or b.dtype != dtype:
+            grow = b.shape[1] * 5 // 4 if b is not None and b.shape[0] == rows else 0
+            b = self._buffers[name] = np.empty((rows, max(cols, grow)), dtype=dtype)
+        return b
 
     def nr_regions(self) -> int:
         return sum(t.regions.n for t in self.targets)
@@ -139,10 +160,28 @@ class Context:
         gap = max(self.next_event_sis() - self.passed_sample_intervals, 1)
         return self.now_us + gap * max(self.attrs.sample_interval, 1)
 
-    def run_until(self, t_us: int) -> None:
-        """Advance by every whole sampling interval that ends at or before ``t_us``."""
+    def next_sync_us(self) -> int:
+        """Simulated time up to which the context may run before others must catch up: its
+        next scheme application (the only loop step that changes memory) or intervals tuning
+        (which changes the time grid); every loop event while watermarks may put it to sleep
+        or when its hook acts at every step."""
+        h = self.schemes
+        if h is not None and (h.may_sleep() or not h.apply_only_when_due):
+            return self.next_event_us()
+        nxt = h.next_event_sis(self) if h is not None else 2**62
+        if self.attrs.intervals_goal.aggrs:
+            nxt = min(nxt, max(self.next_intervals_tune_sis, self.next_aggregation_sis))
+        gap = max(nxt - self.passed_sample_intervals, 1)
+        return self.now_us + gap * max(self.attrs.sample_interval, 1)
+
+    def run_until(self, t_us: int, *, events_only: bool = False) -> None:
+        """Advance by every whole sampling interval that ends at or before ``t_us``;
+        ``events_only``: only through chunks that end at a loop event (never one cut short
+        by ``t_us``), and not at all while watermarks may put the kdamond to sleep."""
         if not self.started:
             self.start(self.now_us)
+        if events_only and self.schemes is not None and self.schemes.may_sleep():
+            return
         while not self.stopped:
             si = max(self.attrs.sample_interval, 1)
             avail = (t_us - self.now_us) // si
@@ -153,7 +192,14 @@ class Context:
                 # every scheme deactivated by watermarks: the kdamond sleeps, nothing sampled
                 self.now_us += min(wait, (t_us - self.now_us))
                 continue
-            chunk = int(min(max(self.next_event_sis() - self.passed_sample_intervals, 1), avail))
+            if self.fused and fastpath.run_fused(self, avail):
+                if self.need_stop():
+                    self.stopped = True
+                continue
+            gap = max(self.next_event_sis() - self.passed_sample_intervals, 1)
+            if events_only and gap > avail:
+                return
+            chunk = int(min(gap, avail))
             self._sample(chunk)
             self.passed_sample_intervals += chunk
             self.now_us += chunk * si
@@ -174,12 +220,13 @@ class Context:
             #     - last*10000/len_window; summed exactly over the chunk.
             r.nr_accesses_bp[:] += 10000 * k - nr_samples * (r.last_nr_accesses * 10000 // len_window)
 
-    def _step(self) -> None:
+    def _step(self, merged: bool = False) -> None:
+        """One loop step after sampling; ``merged``: the aggregation's merge is done."""
         passed = self.passed_sample_intervals
         snap_aggr = self.next_aggregation_sis
         snap_update = self.next_ops_update_sis
         aggregation = passed >= snap_aggr
-        if aggregation:
+        if aggregation and not merged:
             seen = max((int(t.regions.nr_accesses.max()) for t in self.targets if t.regions.n),
                        default=0)
             self.merge_regions(seen // 10, self.sz_limit)
@@ -244,12 +291,12 @@ class Context:
             r = t.regions
             if r.n == 0:
                 continue
-            rand = self.rng.integers(1, 10, size=(r.n, nr_subs - 1))
-            out = np.empty((6, r.n * nr_subs), dtype=np.int64)
+            r.reserve(r.n * nr_subs)
             d = r.raw
-            k = kernels.split_regions_of(d[0], d[1], d[2], d[3], d[4], d[5], r.n, nr_subs,
-                                         self.min_region_sz, rand, out)
-            r.set_from(out, k)
+            # drawn here, in numpy, as windows.split_regions_rng draws them in numba
+            rand = self.rng.integers(1, 10, size=(r.n, nr_subs - 1))
+            r.n = split_in_place(d, self.buffer("regions", 6, d.shape[1]), r.n, nr_subs,
+                                 self.min_region_sz, rand)
         self.last_nr_regions = n
 
     def tune_intervals(self) -> None:

@@ -70,6 +70,7 @@ def split_regions_of(start, end, nr, last, bp, age, n, nr_subs, min_sz, rand, ou
     """
     k = 0
     cuts = np.empty(nr_subs, np.int64)
+    pow2 = min_sz > 0 and (min_sz & (min_sz - 1)) == 0  # ALIGN_DOWN by a mask, no division
     for i in range(n):
         s = start[i]
         sz = end[i] - s
@@ -77,7 +78,8 @@ def split_regions_of(start, end, nr, last, bp, age, n, nr_subs, min_sz, rand, ou
         for j in range(nr_subs - 1):
             if not sz > 2 * min_sz:
                 break
-            cut = (rand[i, j] * sz // 10) // min_sz * min_sz
+            cut = rand[i, j] * sz // 10
+            cut = cut & -min_sz if pow2 else cut // min_sz * min_sz
             if cut == 0 or cut >= sz:
                 continue
             cuts[nc] = s + cut
@@ -234,8 +236,83 @@ def binomial_inversion(rng, n, p):
     return n - k if flip else k
 
 
+#: Up to this many trials, ``binomial_batch`` inverts the CDF of every region in lock-step
+#: (n * min(p, 1-p) <= 30 holds, so ``binomial_inversion`` would never fall back either).
+BATCH_MAX_N = 60
+
+
+@njit(cache=True, error_model="numpy")
+def binomial_batch(rng, n, p, m, out, work):
+    """out[i] = binomial_inversion(rng, n, p[i]) for i < m: the same draws from the same
+    uniforms (one per region with 0 < p < 1, in region order), computed in lock-step.
+
+    For n <= BATCH_MAX_N the result of the inversion is the number of k < n with u > CDF(k)
+    (the CDF is non-decreasing), so every region runs all n steps of the same pmf recurrence
+    without branches, looping over k outside and regions inside so the regions' chains run
+    side by side. Larger n call ``binomial_inversion`` per region. ``work``: (4, >= m) float64.
+    """
+    if n <= 0:
+        for i in range(m):
+            out[i] = 0
+        return
+    if n > BATCH_MAX_N:
+        for i in range(m):
+            out[i] = binomial_inversion(rng, n, p[i])
+        return
+    u, f, cdf, r = work[0], work[1], work[2], work[3]
+    for i in range(m):
+        # p <= 0 and p >= 1 draw nothing: u = 0 never exceeds the CDF of a zero probability
+        u[i] = rng.random() if 0.0 < p[i] < 1.0 else 0.0
+    for i in range(m):
+        pi = min(max(p[i], 0.0), 1.0)
+        pp = 1.0 - pi if pi > 0.5 else pi
+        q = 1.0 - pp
+        r[i] = pp / q
+        f[i] = q ** n
+        cdf[i] = f[i]
+        out[i] = 1 if u[i] > cdf[i] else 0
+    for k in range(n - 1):
+        for i in range(m):
+            f[i] *= r[i] * (n - k) / (k + 1)
+            cdf[i] += f[i]
+            out[i] += 1 if u[i] > cdf[i] else 0
+    for i in range(m):
+        if p[i] > 0.5:
+            out[i] = n - out[i]
+
+
 @njit(cache=True, error_model="numpy")
 def binomial_counts(rng, n, p, out):
-    """out[i] = Binomial(n, p[i]) for every region."""
-    for i in range(p.shape[0]):
-        out[i] = binomial_inversion(rng, n, p[i])
+    """out[i] = Binomial(n, p[i]) for every region (``binomial_batch``)."""
+    m = p.shape[0]
+    binomial_batch(rng, n, p, m, out, np.empty((4, m)))
+
+
+@njit(cache=True, error_model="numpy")
+def masked_prefix_sum(p, node, prefix):
+    """p[k] <- 0 where node[k] < 0 (page not allocated); prefix[k] = sum of p[0:k] (the
+    same sequential sums as np.cumsum)."""
+    acc = 0.0
+    prefix[0] = 0.0
+    for k in range(p.shape[0]):
+        if node[k] < 0:
+            p[k] = 0.0
+        acc += p[k]
+        prefix[k + 1] = acc
+
+
+@njit(cache=True, error_model="numpy")
+def tiles_exactly(start, end, ranges):
+    """True if the ascending regions, merged where they touch, are exactly ``ranges``."""
+    n = start.shape[0]
+    j = 0
+    i = 0
+    while i < n:
+        lo = start[i]
+        while i + 1 < n and start[i + 1] == end[i]:
+            i += 1
+        if j >= ranges.shape[0] or ranges[j, 0] != lo or ranges[j, 1] != end[i]:
+            return False
+        j += 1
+        i += 1
+    return j == ranges.shape[0]

@@ -15,11 +15,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from damon_gym.damon import kernels
-from damon_gym.damon.vaddr_layout import apply_three_regions, init_regions_for_target, three_regions_of
+from damon_gym.damon.vaddr_layout import (
+    apply_three_regions,
+    init_regions_for_target,
+    three_regions_of,
+)
+from damon_gym.damon.windows import MODE_PADDR, MODE_VADDR
 from damon_gym.memory.system import MemorySystem
 
 if TYPE_CHECKING:
     from damon_gym.damon.core import Context, Target
+
+
+_NO_F = np.zeros(1)  # placeholders for the arrays of the other mode in window_arrays
+_NO_I = np.zeros(1, dtype=np.int64)
 
 
 def access_probability(rates: np.ndarray, tau_us: int) -> np.ndarray:
@@ -52,6 +61,11 @@ class Ops:
         """Per-address access probability (for the reference sampler)."""
         raise NotImplementedError
 
+    def window_arrays(self, target: Target, tau_us: int) -> tuple | None:
+        """What ``windows.run_windows`` needs to compute ``region_mean_p`` itself: (mode,
+        prefix, p, vma_start, vma_end, vma_page_base, tree, values); None = not supported."""
+        return None
+
 
 class VaddrOps(Ops):
     """Virtual address spaces of processes (mm/damon/vaddr.c)."""
@@ -62,10 +76,11 @@ class VaddrOps(Ops):
         super().__init__(memory)
         self.fixed = fixed  # fvaddr: user-set ranges, no init/update
         self._cache: dict[int, tuple] = {}
+        self._three: dict[int, tuple] = {}
 
     def _vmas(self, target: Target) -> list[tuple[int, int]]:
         pm = self.memory.procs[target.proc_idx]
-        return list(zip(pm.vma_start.tolist(), pm.vma_end.tolist()))
+        return list(zip(pm.vma_start.tolist(), pm.vma_end.tolist(), strict=True))
 
     def init(self, ctx: Context) -> None:
         for t in ctx.targets:
@@ -87,9 +102,8 @@ class VaddrOps(Ops):
         for t in ctx.targets:
             if t.proc_idx is None or not self.target_valid(t):
                 continue
-            try:
-                three = three_regions_of(self._vmas(t), ctx.min_region_sz)
-            except ValueError:
+            three = self._three_regions(t, ctx.min_region_sz)
+            if three is None:
                 continue
             r = t.regions
             if r.n and _covers_exactly(r, three):
@@ -99,16 +113,36 @@ class VaddrOps(Ops):
     def target_valid(self, target: Target) -> bool:
         return target.proc_idx is not None and bool(self.memory.procs[target.proc_idx].alive)
 
+    def _three_regions(self, t: Target, min_region_sz: int) -> list[tuple[int, int]] | None:
+        """three_regions_of the target's VMAs (None: fewer than two gaps), kept per VMA set."""
+        pm = self.memory.procs[t.proc_idx]
+        key = (pm.vma_start.tobytes(), pm.vma_end.tobytes(), min_region_sz)
+        c = self._three.get(t.proc_idx)
+        if c is None or c[0] != key:
+            try:
+                three = three_regions_of(self._vmas(t), min_region_sz)
+            except ValueError:
+                three = None
+            c = self._three[t.proc_idx] = (key, three)
+        return c[1]
+
     def _page_probs(self, target: Target, tau_us: int) -> tuple[np.ndarray, np.ndarray]:
         pm = self.memory.procs[target.proc_idx]
         key = target.proc_idx
         c = self._cache.get(key)
         if c is not None and c[0] == pm.version and c[1] == tau_us:
             return c[2], c[3]
-        p = np.where(pm.vpage_frame >= 0, access_probability(pm.vpage_rate, tau_us), 0.0)
-        prefix = np.empty(p.shape[0] + 1)
-        prefix[0] = 0.0
-        np.cumsum(p, out=prefix[1:])
+        n = pm.vpage_rate.shape[0]
+        if c is not None and c[3].shape[0] == n:  # refill the arrays: no fresh big arrays
+            prefix, p = c[2], c[3]
+        else:
+            prefix, p = np.empty(n + 1), np.empty(n)
+        # access_probability into p, then allocated pages only and the running sum
+        # (np.where + np.cumsum) in one pass
+        np.multiply(pm.vpage_rate, -(tau_us * 1e-6), out=p)
+        np.expm1(p, out=p)
+        np.negative(p, out=p)
+        kernels.masked_prefix_sum(p, pm.vpage_node, prefix)
         self._cache[key] = (pm.version, tau_us, prefix, p)
         return prefix, p
 
@@ -122,6 +156,13 @@ class VaddrOps(Ops):
         kernels.vaddr_region_mean_p(prefix, p, pm.vma_start, pm.vma_end, pm.vma_page_base,
                                     self.page_shift, r.start, r.end, out)
         return out
+
+    def window_arrays(self, target: Target, tau_us: int) -> tuple | None:
+        if not self.target_valid(target):
+            return None
+        pm = self.memory.procs[target.proc_idx]
+        prefix, p = self._page_probs(target, tau_us)
+        return (MODE_VADDR, prefix, p, pm.vma_start, pm.vma_end, pm.vma_page_base, _NO_F, _NO_F)
 
     def page_p_at(self, target: Target, addrs: np.ndarray, tau_us: int) -> np.ndarray:
         out = np.zeros(addrs.shape[0])
@@ -178,6 +219,10 @@ class PaddrOps(Ops):
         kernels.paddr_region_mean_p(self._tree, self._values, self.page_shift, r.start, r.end, out)
         return out
 
+    def window_arrays(self, target: Target, tau_us: int) -> tuple | None:
+        self._sync(tau_us)
+        return (MODE_PADDR, _NO_F, _NO_F, _NO_I, _NO_I, _NO_I, self._tree, self._values)
+
     def page_p_at(self, target: Target, addrs: np.ndarray, tau_us: int) -> np.ndarray:
         self._sync(tau_us)
         f = addrs >> self.page_shift
@@ -189,11 +234,9 @@ class PaddrOps(Ops):
 
 def _covers_exactly(r, ranges: list[tuple[int, int]]) -> bool:
     """True if the regions tile exactly the given ranges (no region outside, no gap inside)."""
-    starts, ends = r.start, r.end
-    gaps = np.flatnonzero(starts[1:] != ends[:-1])
-    pieces = list(zip([int(starts[0]), *starts[gaps + 1].tolist()],
-                      [*ends[gaps].tolist(), int(ends[-1])]))
-    return pieces == [(int(a), int(b)) for a, b in ranges]
+    if any(not (0 <= a <= b < 2**63) for a, b in ranges):
+        return False
+    return kernels.tiles_exactly(r.start, r.end, np.array(ranges, dtype=np.int64).reshape(-1, 2))
 
 
 def _rates_of_frames(mem: MemorySystem, frames: np.ndarray) -> np.ndarray:

@@ -6,6 +6,9 @@ regions is acted on once, as the kernel's last_applied check does -- applies the
 per folio, picks each folio's destination (``dests``) and moves the folios through the memory
 system's migration engine. It returns the bytes applied per region, the bytes that passed the
 ops filters (paddr reports them; vaddr migrate does not) and the modelled kdamond time.
+The common case -- vaddr ``dests`` without ops filters -- walks in numba (``walk``) and
+moves all destination groups in one call (``MemorySystem.migrate_page_groups``); the numpy
+walk below gives the same result (``NUMBA_WALK = False``; a test compares them).
 
 kdamond time model (shared/perf_model.md section 2.7, defaults [U]): walking a folio costs
 WALK_NS; migrating one costs t_fix (1 us per 4 KiB folio, 20 us per 2 MiB folio) plus
@@ -21,6 +24,7 @@ import numpy as np
 
 from damon_gym.damos.dests import migrate_dest_indices
 from damon_gym.damos.filters import needs_young, ops_verdict
+from damon_gym.damos.walk import applied_per_region, vaddr_dest_walk, walk_capacity
 
 if TYPE_CHECKING:
     from damon_gym.damon.core import Context, Target
@@ -31,6 +35,9 @@ WALK_NS = 50
 T_FIX_NS_4K = 1_000
 T_FIX_NS_2M = 20_000
 B_COPY_BYTES_PER_S = 7e9
+
+#: vaddr dests walks without ops filters run in numba (``walk``); False forces the numpy path
+NUMBA_WALK = True
 
 
 @dataclass
@@ -111,8 +118,36 @@ def _page_rates(memory: MemorySystem, procs: np.ndarray, vpages: np.ndarray) -> 
     return out
 
 
+def _apply_vaddr_dests(ctx: Context, s: Scheme, t: Target, starts: np.ndarray,
+                       ends: np.ndarray, memory: MemorySystem) -> ActionResult:
+    """migrate_* with dests on a vaddr target without ops filters: the walk in numba
+    (``walk.vaddr_dest_walk``), then one migration per destination node, nodes ascending."""
+    pm = memory.procs[t.proc_idx]
+    dests = np.array(s.dests, dtype=np.int64).reshape(-1, 2)  # (node id, weight) rows
+    starts, ends = np.ascontiguousarray(starts), np.ascontiguousarray(ends)
+    shift = memory.page_size.bit_length() - 1
+    buf = ctx.buffer("dests_walk", 5, walk_capacity(pm.vma_start, pm.vma_end, pm.vma_page_base,
+                                                    shift, starts, ends))
+    present, pages, rid, offs = vaddr_dest_walk(
+        pm.vma_start, pm.vma_end, pm.vma_page_base, pm.vpage_node, starts, ends, shift,
+        memory.page_order, dests[:, 0].copy(), np.cumsum(dests[:, 1]), memory.nr_nodes, buf)
+    moved = np.zeros(offs.shape[0] - 1, dtype=np.int64)
+    if len(pages):
+        for node, res in enumerate(memory.migrate_page_groups(t.proc_idx, pages, offs,
+                                                              ctx.now_us)):
+            if res is not None:
+                moved[node] = res.nr_moved
+    # the pages are present, distinct and not on their node: the first nr_moved of each moved
+    applied = applied_per_region(rid, offs, moved, starts.shape[0], memory.page_size)
+    return ActionResult(applied, 0, present * WALK_NS
+                        + migration_ns(int(moved.sum()), memory.page_size))
+
+
 def apply_action(ctx: Context, s: Scheme, ti: int, t: Target, starts: np.ndarray,
                  ends: np.ndarray, memory: MemorySystem) -> ActionResult:
+    if (NUMBA_WALK and s.dests and s.action != "stat" and ctx.ops.name != "paddr"
+            and all(f.is_core for f in s.filters)):
+        return _apply_vaddr_dests(ctx, s, t, starts, ends, memory)
     nreg = starts.shape[0]
     psz = memory.page_size
     items, rid, procs, vpages = _folios(ctx, t, memory, starts, ends)

@@ -16,15 +16,33 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from damon_gym.damon.attrs import max_nr_accesses
 from damon_gym.damon.core import SchemesHook
 from damon_gym.damos import actions, goals
 from damon_gym.damos.filters import core_verdict, split_points
-from damon_gym.damos.quota import effective_quota, hot_scores, min_score_for_quota
+from damon_gym.damos.quota import effective_quota, min_score_for_quota
 from damon_gym.damos.scheme import Scheme
+from damon_gym.damos.scoring import (
+    I64_MAX,
+    KIND_COLD,
+    KIND_HOT,
+    KIND_STAT,
+    add_histogram,
+    after_apply,
+    gather_ranges,
+    min_score_of,
+    pattern_limits,
+    pattern_scores,
+    quota_cut,
+)
 
 if TYPE_CHECKING:
     from damon_gym.damon.core import Context, Target
     from damon_gym.memory.system import MemorySystem
+
+
+_NO_SCORES = np.zeros(0, dtype=np.int64)
+_SCORE_KIND = {"migrate_hot": KIND_HOT, "migrate_cold": KIND_COLD, "stat": KIND_STAT}
 
 
 class DamosEngine(SchemesHook):
@@ -32,6 +50,7 @@ class DamosEngine(SchemesHook):
 
     def __init__(self, memory: MemorySystem, schemes: list[Scheme] | None = None) -> None:
         self.memory = memory
+        self._verdicts: dict | None = None  # target -> (regions, n, verdicts, scores) in apply
         self.schemes: list[Scheme] = list(schemes or [])
 
     # -- SchemesHook ---------------------------------------------------------------------------
@@ -42,6 +61,9 @@ class DamosEngine(SchemesHook):
     def on_attrs_changed(self, ctx: Context) -> None:
         for s in self.schemes:
             s.next_apply_sis = ctx.passed_sample_intervals + s.apply_interval_sis(ctx.attrs)
+
+    def may_sleep(self) -> bool:
+        return any(s.wmarks.metric != "none" for s in self.schemes)
 
     def inactive_wait_us(self, ctx: Context) -> int:
         """kdamond_wait_activation(): 0 if any scheme is active, else the shortest wait."""
@@ -55,6 +77,9 @@ class DamosEngine(SchemesHook):
         due = [s for s in self.schemes if s.wmark_active and passed >= s.next_apply_sis]
         if not due:
             return
+        # one due scheme: the walk can reuse the histogram's verdicts on a target whose
+        # regions did not change in between (nothing else touches them before its walk)
+        self._verdicts = {} if len(due) == 1 else None
         for s in due:
             self.adjust_quota(ctx, s)
         for s in due:
@@ -62,6 +87,7 @@ class DamosEngine(SchemesHook):
                 if ctx.ops.target_valid(t):
                     self.walk_target(ctx, s, ti, t)
             s.next_apply_sis = passed + s.apply_interval_sis(ctx.attrs)
+        self._verdicts = None
 
     # -- watermarks ------------------------------------------------------------------------------
     def free_mem_rate(self) -> int:
@@ -105,11 +131,12 @@ class DamosEngine(SchemesHook):
         hist = np.zeros(100, dtype=np.int64)
         for ti, t in enumerate(ctx.targets):
             sel, scores = self._eligible(ctx, s, ti, t, with_scores=True)
-            if sel.any():
-                hist += np.bincount(scores[sel], weights=t.regions.sizes()[sel],
-                                    minlength=100).astype(np.int64)
+            if self._verdicts is not None:
+                self._verdicts[ti] = (t.regions.raw, t.regions.n, sel.copy(), scores)
+            add_histogram(hist, sel, scores, t.regions.start, t.regions.end)
         st.histogram = hist
-        st.min_score = min_score_for_quota(hist, st.esz)
+        st.min_score = (min_score_of(hist, st.esz) if 0 <= st.esz < I64_MAX
+                        else min_score_for_quota(hist, st.esz))
 
     def set_effective_quota(self, ctx: Context, s: Scheme) -> None:
         q, st = s.quota, s.qstate
@@ -154,7 +181,7 @@ class DamosEngine(SchemesHook):
         for t in ctx.targets:
             r = t.regions
             sel = self._pattern(s, r)
-            for a, b in zip(r.start[sel], r.end[sel]):
+            for a, b in zip(r.start[sel], r.end[sel], strict=True):
                 fa, fb = min(a >> shift, mem.nr_frames), min((b + mem.page_size - 1) >> shift, mem.nr_frames)
                 total += int(used[fb] - used[fa])
                 na, nb = max(fa, lo >> shift), min(fb, hi >> shift)
@@ -164,29 +191,39 @@ class DamosEngine(SchemesHook):
 
     # -- the walk ----------------------------------------------------------------------------------
     @staticmethod
-    def _pattern(s: Scheme, r) -> np.ndarray:
-        p = s.pattern
-        sz = r.end - r.start
-        nr = r.nr_accesses_bp // 10000  # [B] pattern matching uses the pseudo moving sum
-        return ((sz >= p.min_sz) & (sz <= p.max_sz) & (nr >= p.min_nr_accesses)
-                & (nr <= p.max_nr_accesses) & (r.age >= p.min_age) & (r.age <= p.max_age))
+    def _pattern_scores(ctx: Context | None, s: Scheme, r,
+                        with_scores: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Pattern match ([B]: nr_accesses_bp // 10000) and priority scores, per region."""
+        ok = np.empty(r.n, dtype=np.bool_)
+        scores = np.empty(r.n if with_scores else 0, dtype=np.int64)
+        q = s.quota
+        kind = _SCORE_KIND.get(s.action, KIND_STAT)
+        attrs = ctx.attrs if ctx is not None else None
+        max_nr = max(max_nr_accesses(attrs), 1) if attrs is not None else 1
+        aggr = attrs.aggr_interval if attrs is not None else 0
+        pattern_scores(r.start, r.end, r.nr_accesses_bp, r.nr_accesses, r.age,
+                       pattern_limits(s.pattern), kind, max_nr, aggr, int(q.weight_nr_accesses),
+                       int(q.weight_age), with_scores, ok, scores)
+        return ok, (scores if with_scores else None)
+
+    @classmethod
+    def _pattern(cls, s: Scheme, r) -> np.ndarray:
+        return cls._pattern_scores(None, s, r, False)[0]
 
     def _scores(self, ctx: Context, s: Scheme, r) -> np.ndarray:
-        q = s.quota
-        if s.action == "stat":
-            return np.full(r.n, 99, dtype=np.int64)
-        hot = hot_scores(r.nr_accesses, r.age, ctx.attrs, q.weight_nr_accesses, q.weight_age)
-        return hot if s.action == "migrate_hot" else 99 - hot
+        """Priority score of every region: 99 (stat), hot score or cold score."""
+        return self._pattern_scores(ctx, s, r, True)[1]
 
     def _eligible(self, ctx: Context, s: Scheme, ti: int, t: Target, *, with_scores: bool):
         r = t.regions
         pts = split_points(s.filters, ctx.min_region_sz)
         if pts:
             r.split_at_addresses(pts)
-        ok = self._pattern(s, r)
-        core_ok, _ = core_verdict(s.filters, r.start, r.end, ti)
-        ok &= core_ok
-        return ok, (self._scores(ctx, s, r) if with_scores else None)
+        ok, scores = self._pattern_scores(ctx, s, r, with_scores)
+        if s.filters:
+            core_ok, _ = core_verdict(s.filters, r.start, r.end, ti)
+            ok &= core_ok
+        return ok, scores
 
     def _skip_charged(self, ctx: Context, s: Scheme, ti: int, t: Target) -> int | None:
         """damos_skip_charged_region(): index of the first region to process, None = skip all."""
@@ -226,49 +263,39 @@ class DamosEngine(SchemesHook):
     def _walk(self, ctx: Context, s: Scheme, ti: int, t: Target, first: int) -> None:
         r = t.regions
         st = s.qstate
-        ok, scores = self._eligible(ctx, s, ti, t, with_scores=s.quota_set)
-        if s.quota_set:
-            ok &= scores >= st.min_score
-        ok[:first] = False
-        elig = np.flatnonzero(ok)
-        if elig.size == 0:
-            return
-        sizes = (r.end - r.start)[elig]
-        zero_tries = 0
-        if s.quota_set:
-            room = st.esz - st.charged_sz
-            csum = np.cumsum(sizes)
-            nfull = int(np.searchsorted(csum, room, side="right"))
-            applied = list(elig[:nfull])
-            charged = int(csum[nfull - 1]) if nfull else 0
-            if nfull < elig.size:
-                k = int(elig[nfull])
-                part = (room - charged) // ctx.min_region_sz * ctx.min_region_sz
-                if part > 0:
-                    r.split(k, part)
-                    applied.append(k)
-                    charged += part
-                    rest = elig.size - nfull  # the split's right piece and later regions
-                else:
-                    rest = elig.size - nfull
-                if st.charged_sz + charged < st.esz:
-                    zero_tries = rest  # [B]: not full, but each next split aligns to 0 bytes
-            applied = np.asarray(applied, dtype=np.int64)
+        v = self._verdicts.pop(ti, None) if self._verdicts is not None else None
+        if v is not None and v[0] is r.raw and v[1] == r.n:
+            ok, scores = v[2], v[3]
         else:
-            applied = elig
+            ok, scores = self._eligible(ctx, s, ti, t, with_scores=s.quota_set)
+        # regions never span 2**62 bytes, so a larger room (u64 quotas) admits the same
+        room = min(max(st.esz - st.charged_sz, 0), 2**62)
+        applied, nelig, nfull, cut, part, charged = quota_cut(
+            r.start, r.end, ok, scores if s.quota_set else _NO_SCORES, st.min_score, first,
+            s.quota_set, room, ctx.min_region_sz)
+        if nelig == 0:
+            return
+        zero_tries = 0
+        if s.quota_set and nfull < nelig:
+            if part > 0:
+                r.split(cut, part)
+                applied = np.append(applied, cut)
+                charged += part
+            if st.charged_sz + charged < st.esz:
+                # [B]: not full, but each next split aligns to 0 bytes
+                zero_tries = nelig - nfull  # the split's right piece and later regions
         if applied.size:
-            starts, ends = r.start[applied].copy(), r.end[applied].copy()
-            sz = ends - starts
+            starts, ends, sz = gather_ranges(r.start, r.end, applied)
             res = actions.apply_action(ctx, s, ti, t, starts, ends, self.memory)
             st.total_charged_ns += res.ns
-            st.charged_sz += int(sz.sum())
-            if s.action != "stat":
-                r.age[applied] = 0
+            st.charged_sz += sz
+            nr_applied, sz_applied = after_apply(r.raw[5], applied, res.applied_per_region,
+                                                 s.action != "stat")
             stt = s.stats
             stt.nr_tried += int(applied.size)
-            stt.sz_tried += int(sz.sum())
-            stt.nr_applied += int((res.applied_per_region > 0).sum())
-            stt.sz_applied += int(res.applied_per_region.sum())
+            stt.sz_tried += sz
+            stt.nr_applied += nr_applied
+            stt.sz_applied += sz_applied
             stt.sz_ops_filter_passed += res.filter_passed_bytes
             if s.quota_set and s.quota_full():
                 st.charge_target_from = ti

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numba import njit
 
 from damon_gym.damon.attrs import max_nr_accesses
 from damon_gym.envs.spaces import GLOBAL_FEATURES, HIGH, LOW, N_MAX, NF, OBS_DIM
@@ -22,6 +23,40 @@ if TYPE_CHECKING:
 
 SAMPLES_PER_REGION = 8
 HOT_MIN_PERMIL = 50  # "hot" = at least 5 % of the samples of a window (the recipes' pattern)
+FAST = True  # numba kernels for the hotness features (False: the numpy reference, same values)
+
+
+@njit(cache=True, error_model="numpy")
+def _vaddr_node_bytes(starts, ends, vma_start, vma_end, vma_base, vpage_node, shift, k, out):
+    """``_node_fractions`` for a vaddr target, the same arithmetic, region by region (the
+    sampled addresses ascend, so the VMA of each is found by walking forward)."""
+    jv = -1
+    nv = vma_start.shape[0]
+    for i in range(starts.shape[0]):
+        s, e = starts[i], ends[i]
+        per = (e - s) / k
+        for j in range(k):
+            addr = np.int64(s + (e - s) * ((j + 0.5) / k))
+            while jv + 1 < nv and vma_start[jv + 1] <= addr:
+                jv += 1
+            if jv < 0 or addr >= vma_end[jv]:
+                continue
+            nd = vpage_node[vma_base[jv] + ((addr - vma_start[jv]) >> shift)]
+            if nd >= 0:
+                out[i, nd] += per
+
+
+@njit(cache=True, error_model="numpy")
+def _add_bands(per_node, permil, hot_min, hot, bands):
+    """hot += bytes of regions at >= hot_min permil; bands[b] += bytes of the regions in band
+    b = digitize(permil, (1, 251, 501))."""
+    for i in range(per_node.shape[0]):
+        pm = permil[i]
+        band = 0 if pm < 1 else (1 if pm < 251 else (2 if pm < 501 else 3))
+        for nd in range(per_node.shape[1]):
+            if pm >= hot_min:
+                hot[nd] += per_node[i, nd]
+            bands[band, nd] += per_node[i, nd]
 
 
 def _node_fractions(env: DamonEnv, b, t) -> np.ndarray:
@@ -42,6 +77,10 @@ def _node_fractions(env: DamonEnv, b, t) -> np.ndarray:
         return out
     pm = mem.procs[t.proc_idx]
     k = SAMPLES_PER_REGION
+    if FAST:
+        _vaddr_node_bytes(starts, ends, pm.vma_start, pm.vma_end, pm.vma_page_base,
+                          pm.vpage_node, mem.page_size.bit_length() - 1, k, out)
+        return out
     frac = (np.arange(k) + 0.5) / k
     addrs = (starts[:, None] + (ends - starts)[:, None] * frac[None, :]).astype(np.int64).ravel()
     j = np.searchsorted(pm.vma_start, addrs, side="right") - 1
@@ -71,6 +110,9 @@ def hotness_by_node(env: DamonEnv) -> tuple[np.ndarray, np.ndarray]:
                 continue
             per_node = _node_fractions(env, b, t)
             pm = t.regions.last_nr_accesses * 1000 // m  # permil of the maximum
+            if FAST:
+                _add_bands(per_node, pm, HOT_MIN_PERMIL, hot, bands)
+                continue
             hot += per_node[pm >= HOT_MIN_PERMIL].sum(axis=0)
             band = np.digitize(pm, (1, 251, 501))  # 0 | (0, 25 %] | (25, 50 %] | > 50 %
             for k in range(4):
@@ -78,36 +120,55 @@ def hotness_by_node(env: DamonEnv) -> tuple[np.ndarray, np.ndarray]:
     return hot, bands
 
 
-def observation(env: DamonEnv) -> np.ndarray:
-    sim, mem, topo = env.sim, env.sim.memory, env.topology
-    perf = env._last_perf
+def _static_part(env: DamonEnv) -> tuple:
+    """What does not change during an episode, computed once per topology: the observation
+    with its static features (mask, bandwidth and idle-latency shares) and the constants."""
+    topo = env.topology
+    c = getattr(env, "_obs_static", None)
+    if c is not None and c[0] is topo:
+        return c
     n = env.nr_nodes
     cap = np.array(topo.capacities, dtype=np.float64)
-    obs = np.zeros(OBS_DIM, dtype=np.float64)
-    node = obs[: N_MAX * NF].reshape(N_MAX, NF)
-    hot, bands = hotness_by_node(env)
     bw = np.array([nd.bw_read_gbps for nd in topo.nodes])
     l0 = np.array([nd.idle_latency_ns for nd in topo.nodes])
-    w = np.asarray(env._weights(), dtype=np.float64)
+    base = np.zeros(OBS_DIM, dtype=np.float64)
+    node = base[: N_MAX * NF].reshape(N_MAX, NF)
     node[:n, 0] = 1.0
-    node[:n, 1] = mem.used_frames[:n] * mem.page_size / cap
-    node[:n, 2] = hot / hot.sum() if hot.sum() > 0 else 0.0
-    node[:n, 3:7] = (bands / cap).T
-    node[:n, 7] = perf.u
-    node[:n, 8] = perf.latency_ewma_ns / l0.min()
-    node[:n, 9] = w / w.sum() if w.sum() > 0 else 0.0
     node[:n, 10] = bw / bw.sum()
     node[:n, 11] = l0 / l0.sum()
+    c = (topo, base, cap, float(l0.min()), float(bw.sum()), float(cap.sum()))
+    env._obs_static = c
+    return c
+
+
+def observation(env: DamonEnv) -> np.ndarray:
+    mem = env.sim.memory
+    perf = env._last_perf
+    n = env.nr_nodes
+    _, base, cap, l0_min, bw_sum, cap_sum = _static_part(env)
+    obs = base.copy()
+    node = obs[: N_MAX * NF].reshape(N_MAX, NF)
+    hot, bands = hotness_by_node(env)
+    w = np.asarray(env._weights(), dtype=np.float64)
+    node[:n, 1] = mem.used_frames[:n] * mem.page_size / cap
+    hot_sum = hot.sum()
+    node[:n, 2] = hot / hot_sum if hot_sum > 0 else 0.0
+    node[:n, 3:7] = (bands / cap).T
+    node[:n, 7] = perf.u
+    node[:n, 8] = perf.latency_ewma_ns / l0_min
+    w_sum = w.sum()
+    node[:n, 9] = w / w_sum if w_sum > 0 else 0.0
     g = obs[N_MAX * NF:]
     s0 = env._first_scheme()
     tried, applied = env._scheme_totals()
     g[0] = s0.qstate.esz / env.quota_max
     g[1] = perf.migrated_bytes / env.m_cap_bytes
-    g[2] = (tried - env._tried0) / float(cap.sum())
+    g[2] = (tried - env._tried0) / cap_sum
     g[3] = (applied - env._applied0) / env.m_cap_bytes
-    peak = bw.sum() * 1e9 / (64.0 * (1.0 + perf.write_fraction))
+    peak = bw_sum * 1e9 / (64.0 * (1.0 + perf.write_fraction))
     g[4] = perf.X / peak
-    return np.clip(np.nan_to_num(obs), LOW, HIGH).astype(np.float32)
+    obs[np.isnan(obs)] = 0.0  # nan_to_num; +-inf are clipped to the bounds just as well
+    return np.clip(obs, LOW, HIGH, out=obs).astype(np.float32)
 
 
 def _pad(values, dtype=np.float64) -> np.ndarray:

@@ -4,15 +4,16 @@
   needs: one LIFO stack per node, initially ordered so that the lowest addresses come first,
   and reusing the most recently freed frames afterwards (hot in cache, as the kernel's per-CPU
   lists do).
+* :func:`migrate_one_process` is the migration engine's inner loop in numba (frames of one
+  process: the vaddr case and most paddr batches).
 * :class:`FrameChangeLog` lets several consumers (e.g. paddr monitors that keep prefix sums over
   frames) learn which frames changed owner since they last looked, with opaque cursors.
 """
 
 from __future__ import annotations
 
-import bisect
-
 import numpy as np
+from numba import njit
 
 
 class FreeFrameStacks:
@@ -69,25 +70,27 @@ class FrameChangeLog:
     def __init__(self, limit: int) -> None:
         self.limit = max(int(limit), 1)
         self.epoch = 0
-        self._chunks: list[np.ndarray] = []
-        self._ends: list[int] = []  # cumulative length after each chunk
+        self._buf = np.empty(0, dtype=np.int64)  # entries [0, length) of the epoch, grown
         self.length = 0
 
     def new_epoch(self) -> None:
         self.epoch += 1
-        self._chunks.clear()
-        self._ends.clear()
         self.length = 0
 
     def append(self, frames: np.ndarray) -> None:
-        if len(frames) == 0:
+        k = len(frames)
+        if k == 0:
             return
-        if self.length + len(frames) > self.limit:
+        if self.length + k > self.limit:
             self.new_epoch()
             return
-        self._chunks.append(np.asarray(frames, dtype=np.int64).copy())
-        self.length += len(frames)
-        self._ends.append(self.length)
+        end = self.length + k
+        if end > len(self._buf):  # grow geometrically: no fresh array per append
+            buf = np.empty(min(max(end, 2 * len(self._buf), 1024), self.limit), dtype=np.int64)
+            buf[:self.length] = self._buf[:self.length]
+            self._buf = buf
+        self._buf[self.length:end] = frames
+        self.length = end
 
     def cursor(self) -> tuple[int, int]:
         """A cursor that sees only changes made after now."""
@@ -102,7 +105,193 @@ class FrameChangeLog:
         pos = cursor[1]
         if pos == self.length:
             return np.zeros(0, dtype=np.int64), new
-        i = bisect.bisect_right(self._ends, pos)
-        start_of_i = self._ends[i - 1] if i else 0
-        parts = [self._chunks[i][pos - start_of_i:], *self._chunks[i + 1:]]
-        return np.unique(np.concatenate(parts)), new
+        return np.unique(self._buf[pos:self.length]), new
+
+
+@njit(cache=True, error_model="numpy")
+def _move(frames, k, dest, now_us, window_us, frame_node, frame_proc, frame_vpage, stack, base,
+          count, vpage_frame, vpage_node, vpage_prev_node, vpage_last_move, used, churn,
+          page_size, todo, by_src, log, log_at):
+    """Move ``frames[:k]`` (distinct, one process) to ``dest``: frames already there are
+    skipped; the first ``min(rest, free on dest)`` others take frames popped from ``dest``'s
+    free stack (top first) and their old frames are pushed back onto their nodes' stacks in
+    order. Adds the moves per source node to ``by_src``, keeps ``used`` (frames per node) and
+    ``churn`` (bytes source -> destination) up to date, writes the old then the new frames to
+    ``log[log_at:]``; returns (moved, already there, ping-pong pages)."""
+    m = 0
+    for j in range(k):
+        if frame_node[frames[j]] != dest:
+            todo[m] = frames[j]
+            m += 1
+    fit = min(m, count[dest])
+    top = base[dest] + count[dest]
+    pingpong = 0
+    for j in range(fit):
+        old = todo[j]
+        new = stack[top - 1 - j]
+        src = frame_node[old]
+        pg = frame_vpage[old]
+        last = vpage_last_move[pg]
+        if vpage_prev_node[pg] == dest and last >= 0 and now_us - last < window_us:
+            pingpong += 1
+        vpage_frame[pg] = new
+        vpage_node[pg] = dest
+        vpage_prev_node[pg] = src
+        vpage_last_move[pg] = now_us
+        frame_proc[new] = frame_proc[old]
+        frame_vpage[new] = pg
+        by_src[src] += 1
+        used[src] -= 1
+        churn[src, dest] += page_size
+        log[log_at + j] = old
+        log[log_at + fit + j] = new
+        # the old frame goes back onto its node's stack (src != dest: pops and pushes touch
+        # different stacks, so doing both in one pass keeps the order of each)
+        frame_proc[old] = -1
+        frame_vpage[old] = -1
+        stack[base[src] + count[src]] = old
+        count[src] += 1
+    count[dest] -= fit
+    used[dest] += fit
+    return fit, k - m, pingpong
+
+
+@njit(cache=True, error_model="numpy")
+def migrate_one_process(frames, dest, now_us, window_us, frame_node, frame_proc, frame_vpage,
+                        stack, base, count, vpage_frame, vpage_node, vpage_prev_node,
+                        vpage_last_move, used, churn, page_size):
+    """``MemorySystem._migrate`` for distinct frames that all hold pages of one process (see
+    ``_move``). Returns (moved, already there, ping-pong pages, moved per source node, the log
+    entries: old frames then new frames)."""
+    k = frames.shape[0]
+    by_src = np.zeros(base.shape[0], np.int64)
+    log = np.empty(2 * k, np.int64)
+    fit, there, pingpong = _move(frames, k, dest, now_us, window_us, frame_node, frame_proc,
+                                 frame_vpage, stack, base, count, vpage_frame, vpage_node,
+                                 vpage_prev_node, vpage_last_move, used, churn, page_size,
+                                 np.empty(k, np.int64), by_src, log, 0)
+    return fit, there, pingpong, by_src, log[:2 * fit]
+
+
+@njit(cache=True, error_model="numpy")
+def _move_pages(pages, a, b, dest, proc_idx, now_us, window_us, frame_proc, frame_vpage, stack,
+                base, count, vpage_frame, vpage_node, vpage_prev_node, vpage_last_move, used,
+                churn, page_size, todo, by_src, log, log_at):
+    """``_move`` of the frames of ``pages[a:b]`` (distinct pages of process ``proc_idx``),
+    read through the pages (``vpage_node`` is the frames' node, the frames' owner is the
+    page): the same moves, without looking up the old frames. Returns (moved, already there,
+    ping-pong pages, not present)."""
+    m = 0
+    there = 0
+    for j in range(a, b):
+        here = vpage_node[pages[j]]
+        if here == dest:
+            there += 1
+        elif here >= 0:
+            todo[m] = pages[j]
+            m += 1
+    fit = min(m, count[dest])
+    top = base[dest] + count[dest]
+    pingpong = 0
+    for j in range(fit):
+        pg = todo[j]
+        old = vpage_frame[pg]
+        src = vpage_node[pg]
+        new = stack[top - 1 - j]
+        last = vpage_last_move[pg]
+        if vpage_prev_node[pg] == dest and last >= 0 and now_us - last < window_us:
+            pingpong += 1
+        vpage_frame[pg] = new
+        vpage_node[pg] = dest
+        vpage_prev_node[pg] = src
+        vpage_last_move[pg] = now_us
+        frame_proc[new] = proc_idx
+        frame_vpage[new] = pg
+        by_src[src] += 1
+        used[src] -= 1
+        churn[src, dest] += page_size
+        log[log_at + j] = old
+        log[log_at + fit + j] = new
+        frame_proc[old] = -1
+        frame_vpage[old] = -1
+        stack[base[src] + count[src]] = old
+        count[src] += 1
+    count[dest] -= fit
+    used[dest] += fit
+    return fit, there, pingpong, b - a - m - there
+
+
+@njit(cache=True, error_model="numpy")
+def migrate_page_groups(pages, offs, proc_idx, now_us, window_us, frame_proc, frame_vpage,
+                        stack, base, count, vpage_frame, vpage_node, vpage_prev_node,
+                        vpage_last_move, used, churn, page_size, buf):
+    """``migrate_one_process`` for the pages of one process grouped by destination node:
+    group ``g`` (``pages[offs[g]:offs[g + 1]]``, ascending) goes to node ``g``, groups in
+    order, exactly as one migration per group would. Returns (status, per group: moved,
+    already there, ping-pong, not present, log start, then moves per source node; the log, a
+    view of ``buf`` when it holds >= 3 * len(pages) entries).
+    Status 0: done; 1: ``offs`` is not a grouping of the pages over the nodes, 2: a page
+    index is out of range (nothing done: errors); 3: a group is not strictly ascending
+    (nothing done: the caller migrates group by group)."""
+    groups = offs.shape[0] - 1
+    nodes = base.shape[0]
+    n = pages.shape[0]
+    empty = np.zeros((0, 5 + nodes), np.int64)
+    if groups < 0 or groups > nodes or offs[0] != 0 or offs[groups] != n:
+        return 1, empty, empty[0]
+    for g in range(groups):
+        if offs[g + 1] < offs[g]:
+            return 1, empty, empty[0]
+    for j in range(n):
+        if pages[j] < 0 or pages[j] >= vpage_frame.shape[0]:
+            return 2, empty, empty[0]
+    for g in range(groups):
+        for j in range(offs[g] + 1, offs[g + 1]):
+            if pages[j] <= pages[j - 1]:
+                return 3, empty, empty[0]
+    res = np.zeros((groups, 5 + nodes), np.int64)
+    if buf.shape[0] < 3 * n:
+        buf = np.empty(3 * n, np.int64)
+    log, todo = buf[:2 * n], buf[2 * n:3 * n]
+    at = 0
+    for g in range(groups):
+        res[g, 4] = at
+        if offs[g + 1] == offs[g]:
+            continue
+        fit, there, pingpong, not_present = _move_pages(
+            pages, offs[g], offs[g + 1], g, proc_idx, now_us, window_us, frame_proc,
+            frame_vpage, stack, base, count, vpage_frame, vpage_node, vpage_prev_node,
+            vpage_last_move, used, churn, page_size, todo, res[g, 5:], log, at)
+        res[g, 0] = fit
+        res[g, 1] = there
+        res[g, 2] = pingpong
+        res[g, 3] = not_present
+        at += 2 * fit
+    return 0, res, log
+
+
+@njit(cache=True, error_model="numpy")
+def node_rate_sums_of(vpage_node, vpage_rate, nr_nodes):
+    """Per node, the sum of the rates of one process's allocated pages, in page order (what
+    a bincount over the pages gives). Up to four nodes the sums live in registers: adding
+    0.0 to the other nodes' sums leaves them unchanged (rates are >= 0), so every sum is
+    still the same sequence of additions."""
+    out = np.zeros(nr_nodes)
+    if nr_nodes > 4:
+        for pg in range(vpage_node.shape[0]):
+            nd = vpage_node[pg]
+            if nd >= 0:
+                out[nd] += vpage_rate[pg]
+        return out
+    a0 = a1 = a2 = a3 = 0.0
+    for pg in range(vpage_node.shape[0]):
+        nd = vpage_node[pg]
+        r = vpage_rate[pg]
+        a0 += r if nd == 0 else 0.0
+        a1 += r if nd == 1 else 0.0
+        a2 += r if nd == 2 else 0.0
+        a3 += r if nd == 3 else 0.0
+    acc = (a0, a1, a2, a3)
+    for i in range(nr_nodes):
+        out[i] = acc[i]
+    return out

@@ -55,6 +55,8 @@ class ProcessMemory:
 
     * ``vma_start``, ``vma_end``, ``vma_page_base``: int64 per VMA.
     * ``vpage_frame``: int64 frame holding the page, -1 if never touched (not allocated).
+    * ``vpage_node``: int8 node of that frame, -1 if not allocated (kept in step with
+      ``vpage_frame`` by the memory system, so page-order walks need no frame lookup).
     * ``vpage_rate``: float64 accesses/s of the page in the current workload phase.
     * ``vpage_last_move_us``: int64 time of the page's last migration, -1 if never moved.
     * ``vpage_prev_node``: int8 node the page was on before its last migration, -1 if none.
@@ -77,6 +79,7 @@ class ProcessMemory:
                              f"{MAX_PROCESS_PAGES} pages one process may map; use a bigger "
                              "page_size (e.g. 2 MiB) or smaller VMAs")
         self.vpage_frame = np.full(self.nr_pages, -1, dtype=np.int64)
+        self.vpage_node = np.full(self.nr_pages, -1, dtype=np.int8)
         self.vpage_rate = np.zeros(self.nr_pages, dtype=np.float64)
         self.vpage_last_move_us = np.full(self.nr_pages, -1, dtype=np.int64)
         self.vpage_prev_node = np.full(self.nr_pages, -1, dtype=np.int8)

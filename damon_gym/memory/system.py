@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from damon_gym.memory.frames import FrameChangeLog, FreeFrameStacks
+from damon_gym.memory.frames import FrameChangeLog, FreeFrameStacks, node_rate_sums_of
 from damon_gym.memory.mempolicy import interleave_index
 from damon_gym.memory.migration import (
     DEFAULT_PINGPONG_WINDOW_US,
     MigrationCounters,
     MigrationResult,
+    migrate_frames_of,
+    migrate_page_groups_of,
 )
 from damon_gym.memory.placement import (
     AllocResult,
@@ -39,7 +41,7 @@ MAX_FRAMES = 1 << 22
 
 def _unique_in_order(arr: np.ndarray) -> np.ndarray:
     """``arr`` without repeats, first occurrences kept in their order."""
-    if len(arr) < 2:
+    if len(arr) < 2 or (arr[1:] > arr[:-1]).all():  # strictly increasing: no repeats
         return arr
     _, first = np.unique(arr, return_index=True)
     if len(first) == len(arr):
@@ -92,6 +94,9 @@ class MemorySystem:
         self._log = FrameChangeLog(limit=total)
         self._mig = MigrationCounters(len(per_node), page_size)
         self.placement_version = 0  # bumped by every change of frame ownership
+        self.fast_migration = True  # frames of one process migrate in numba (same result)
+        self._rate_sums: tuple | None = None  # node_rate_sums cache
+        self._buf = np.empty(0, dtype=np.int64)  # scratch of the numba migrations
 
     # ------------------------------------------------------------------ nodes and frames
     @property
@@ -158,6 +163,7 @@ class MemorySystem:
         proc = self.procs[idx]
         frames = proc.vpage_frame[pages]
         proc.vpage_frame[pages] = -1
+        proc.vpage_node[pages] = -1
         self._release(frames)
         self._log.append(frames)
         if len(frames):
@@ -202,8 +208,7 @@ class MemorySystem:
     def node_of_pages(self, idx: int, pages: object) -> np.ndarray:
         """Node of each page of process ``idx`` (int64, -1 = not allocated)."""
         proc = self._proc(idx)
-        f = proc.vpage_frame[proc.check_pages(pages)]
-        return np.where(f >= 0, self.frame_node[np.maximum(f, 0)], -1).astype(np.int64)
+        return proc.vpage_node[proc.check_pages(pages)].astype(np.int64)
 
     # ------------------------------------------------------------------ access rates
     def set_rates(self, idx: int, rates: object) -> None:
@@ -229,12 +234,15 @@ class MemorySystem:
 
     def node_rate_sums(self) -> np.ndarray:
         """Sum of access rates of the allocated pages on each node (float64, accesses/s)."""
+        # placement changes bump placement_version, rate changes replace vpage_rate
+        key = (self.placement_version, [(id(p.vpage_rate), p.version, p.alive) for p in self.procs])
+        if self._rate_sums is not None and self._rate_sums[0] == key:
+            return self._rate_sums[1].copy()
         out = np.zeros(self.nr_nodes, dtype=np.float64)
         for proc in self.procs:
-            if proc.alive:
-                m = proc.vpage_frame >= 0
-                out += np.bincount(self.frame_node[proc.vpage_frame[m]],
-                                   weights=proc.vpage_rate[m], minlength=self.nr_nodes)
+            if proc.alive:  # the same sums, in the same order, as a bincount over the pages
+                out += node_rate_sums_of(proc.vpage_node, proc.vpage_rate, self.nr_nodes)
+        self._rate_sums = (key, out.copy())
         return out
 
     # ------------------------------------------------------------------ allocation
@@ -264,6 +272,7 @@ class MemorySystem:
                 continue
             frames = self._free.pop(node, len(sel))
             proc.vpage_frame[sel] = frames
+            proc.vpage_node[sel] = node
             self.frame_proc[frames] = idx
             self.frame_vpage[frames] = sel
             per_node[node] = len(sel)
@@ -287,7 +296,13 @@ class MemorySystem:
         frames = proc.vpage_frame[p]
         present = frames >= 0
         return self._migrate(frames[present], dest_node, now_us,
-                             nr_not_present=int(len(p) - present.sum()))
+                             nr_not_present=int(len(p) - present.sum()), proc_idx=int(idx))
+
+    def migrate_page_groups(self, idx: int, pages: object, offs: object,
+                            now_us: int) -> list[MigrationResult | None]:
+        """``migrate_pages(idx, pages[offs[g]:offs[g + 1]], g, now_us)`` for every node ``g``
+        in order (None for an empty group), in one numba call when every group is ascending."""
+        return migrate_page_groups_of(self, idx, pages, offs, now_us)
 
     def migrate_frames(self, frames: object, dest_node: int, now_us: int) -> MigrationResult:
         """Move the pages held by ``frames`` to ``dest_node`` (DAMON paddr style), in the order
@@ -301,42 +316,11 @@ class MemorySystem:
                              nr_not_present=int(len(f) - owned.sum()))
 
     def _migrate(self, frames: np.ndarray, dest_node: int, now_us: int,
-                 nr_not_present: int) -> MigrationResult:
+                 nr_not_present: int, proc_idx: int | None = None) -> MigrationResult:
         dest = self._check_node(dest_node, "dest_node")
         if now_us < 0:
             raise ValueError(f"now_us: {now_us} is negative")
-        src = self.frame_node[frames].astype(np.int64)
-        there = src == dest
-        frames, src = frames[~there], src[~there]
-        fit = min(len(frames), int(self.free_frames[dest]))
-        nr_failed = len(frames) - fit
-        old, src = frames[:fit], src[:fit]
-        procs = self.frame_proc[old].astype(np.int64)
-        pages = self.frame_vpage[old]
-        new = self._free.pop(dest, fit)
-        pingpong = 0
-        for pi in np.unique(procs):
-            m = procs == pi
-            proc, pg = self.procs[int(pi)], pages[m]
-            last = proc.vpage_last_move_us[pg]
-            back = (proc.vpage_prev_node[pg] == dest) & (last >= 0) \
-                & (now_us - last < self.pingpong_window_us)
-            pingpong += int(np.count_nonzero(back))
-            proc.vpage_frame[pg] = new[m]
-            proc.vpage_prev_node[pg] = src[m]
-            proc.vpage_last_move_us[pg] = now_us
-        self.frame_proc[new] = procs
-        self.frame_vpage[new] = pages
-        self._release(old)
-        self.used_frames[dest] += fit
-        pingpong_bytes = pingpong * self.page_size
-        self._mig.record(src, dest, pingpong_bytes, nr_failed)
-        if fit:
-            self.placement_version += 1
-            self._log.append(np.concatenate((old, new)))
-        by_src = np.bincount(src, minlength=self.nr_nodes).astype(np.int64) * self.page_size
-        return MigrationResult(fit, fit * self.page_size, nr_failed, int(there.sum()), by_src,
-                               pingpong_bytes, nr_not_present)
+        return migrate_frames_of(self, frames, dest, now_us, nr_not_present, proc_idx)
 
     @property
     def churn(self) -> np.ndarray:
@@ -390,6 +374,9 @@ class MemorySystem:
             f = proc.vpage_frame[pg]
             if (self.frame_proc[f] != i).any() or (self.frame_vpage[f] != pg).any():
                 raise AssertionError(f"process {i}: a page's frame is not owned by it")
+            if (proc.vpage_node[pg] != self.frame_node[f]).any() \
+                    or (np.delete(proc.vpage_node, pg) != -1).any():
+                raise AssertionError(f"process {i}: vpage_node disagrees with vpage_frame")
             owner_count += len(pg)
         owned = np.flatnonzero(self.frame_proc >= 0)
         if len(owned) != owner_count:
