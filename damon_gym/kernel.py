@@ -54,7 +54,12 @@ from damon_gym.damon.vaddr_layout import (
 )
 from damon_gym.damos.dests import migrate_dest_index
 from damon_gym.damos.filters import default_reject as filters_default_reject
-from damon_gym.damos.goals import node_eligible_mem_bp, node_mem_free_bp, node_mem_used_bp, quota_goal_score
+from damon_gym.damos.goals import (
+    node_eligible_mem_bp,
+    node_mem_free_bp,
+    node_mem_used_bp,
+    quota_goal_score,
+)
 from damon_gym.damos.quota import cold_score, effective_quota, hot_score, min_score_for_quota
 from damon_gym.memory.mempolicy import (
     interleave_nid,

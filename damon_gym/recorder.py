@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from damon_gym.damon.core import Context
-from damon_gym.formats.record import DamonRecord, RecordIntervals, RecordSnapshot
+from damon_gym.formats.record import DamonRecord, RecordIntervals, RecordSnapshot, wss_of_snapshot
 from damon_gym.formats.record import RegionArrays as RecordRegions
-from damon_gym.formats.record import wss_of_snapshot
 from damon_gym.simulation import Simulation
 
 #: records start at a fixed, plausible epoch (damo only uses differences of times)

@@ -4,7 +4,6 @@ kdamond loop's behaviour over time."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

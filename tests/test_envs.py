@@ -137,7 +137,7 @@ def test_sb3_vec_env_adapter_resets_in_the_same_step():
     v = make_sb3_vec_env("DamonGym/Interleave-v0", 2, seed=3, horizon=2)
     obs = v.reset()
     assert obs.shape == (2, 101)
-    for t in range(2):
+    for _ in range(2):
         v.step_async(np.zeros((2, 9), np.float32))
         obs, rew, dones, infos = v.step_wait()
     assert dones.all()

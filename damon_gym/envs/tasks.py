@@ -201,7 +201,7 @@ class TieringEnv(DamonEnv):
         lo, hi = self.quota_min, self.quota_max
         names = (("demote", lo, hi), ("promote", lo, hi), ("free_bp", *self.FREE_BP),
                  ("used_bp", *self.USED_BP))
-        for x, (name, a_lo, a_hi) in zip(a, names):
+        for x, (name, a_lo, a_hi) in zip(a, names, strict=True):
             if self.action_mode == "absolute":
                 v = spaces.scale(x, a_lo, a_hi)
             else:

@@ -64,7 +64,7 @@ class DamonVectorEnv(VectorEnv):
         else:
             seeds = list(seed)
         obs, infos = [], {}
-        for i, (env, s) in enumerate(zip(self.envs, seeds)):
+        for i, (env, s) in enumerate(zip(self.envs, seeds, strict=True)):
             o, info = env.reset(seed=s, options=options)
             obs.append(o)
             infos = self._add_info(infos, info, i)
