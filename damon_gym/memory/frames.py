@@ -108,6 +108,33 @@ class FrameChangeLog:
         return np.unique(self._buf[pos:self.length]), new
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _move_page(pg, old, new, src, dest, proc, now_us, window_us, frame_proc, frame_vpage, stack,
+               base, count, vpage_frame, vpage_node, vpage_prev_node, vpage_last_move, used,
+               churn, page_size, by_src):
+    """Move page ``pg`` from frame ``old`` (on ``src``) to the free frame ``new`` (on
+    ``dest``, already taken from its stack by the caller): page table, frame ownership,
+    counters, and ``old`` pushed back onto ``src``'s free stack (src != dest: pops and pushes
+    touch different stacks, so doing both in one pass keeps the order of each). Returns 1 if
+    the move is a ping-pong (back to the node the page left within ``window_us``), else 0."""
+    last = vpage_last_move[pg]
+    pp = 1 if vpage_prev_node[pg] == dest and last >= 0 and now_us - last < window_us else 0
+    vpage_frame[pg] = new
+    vpage_node[pg] = dest
+    vpage_prev_node[pg] = src
+    vpage_last_move[pg] = now_us
+    frame_proc[new] = proc
+    frame_vpage[new] = pg
+    by_src[src] += 1
+    used[src] -= 1
+    churn[src, dest] += page_size
+    frame_proc[old] = -1
+    frame_vpage[old] = -1
+    stack[base[src] + count[src]] = old
+    count[src] += 1
+    return pp
+
+
 @njit(cache=True, error_model="numpy")
 def _move(frames, k, dest, now_us, window_us, frame_node, frame_proc, frame_vpage, stack, base,
           count, vpage_frame, vpage_node, vpage_prev_node, vpage_last_move, used, churn,
@@ -128,29 +155,12 @@ def _move(frames, k, dest, now_us, window_us, frame_node, frame_proc, frame_vpag
     pingpong = 0
     for j in range(fit):
         old = todo[j]
-        new = stack[top - 1 - j]
-        src = frame_node[old]
-        pg = frame_vpage[old]
-        last = vpage_last_move[pg]
-        if vpage_prev_node[pg] == dest and last >= 0 and now_us - last < window_us:
-            pingpong += 1
-        vpage_frame[pg] = new
-        vpage_node[pg] = dest
-        vpage_prev_node[pg] = src
-        vpage_last_move[pg] = now_us
-        frame_proc[new] = frame_proc[old]
-        frame_vpage[new] = pg
-        by_src[src] += 1
-        used[src] -= 1
-        churn[src, dest] += page_size
+        pingpong += _move_page(frame_vpage[old], old, stack[top - 1 - j], frame_node[old], dest,
+                               frame_proc[old], now_us, window_us, frame_proc, frame_vpage,
+                               stack, base, count, vpage_frame, vpage_node, vpage_prev_node,
+                               vpage_last_move, used, churn, page_size, by_src)
         log[log_at + j] = old
-        log[log_at + fit + j] = new
-        # the old frame goes back onto its node's stack (src != dest: pops and pushes touch
-        # different stacks, so doing both in one pass keeps the order of each)
-        frame_proc[old] = -1
-        frame_vpage[old] = -1
-        stack[base[src] + count[src]] = old
-        count[src] += 1
+        log[log_at + fit + j] = stack[top - 1 - j]
     count[dest] -= fit
     used[dest] += fit
     return fit, k - m, pingpong
@@ -196,26 +206,12 @@ def _move_pages(pages, a, b, dest, proc_idx, now_us, window_us, frame_proc, fram
     for j in range(fit):
         pg = todo[j]
         old = vpage_frame[pg]
-        src = vpage_node[pg]
-        new = stack[top - 1 - j]
-        last = vpage_last_move[pg]
-        if vpage_prev_node[pg] == dest and last >= 0 and now_us - last < window_us:
-            pingpong += 1
-        vpage_frame[pg] = new
-        vpage_node[pg] = dest
-        vpage_prev_node[pg] = src
-        vpage_last_move[pg] = now_us
-        frame_proc[new] = proc_idx
-        frame_vpage[new] = pg
-        by_src[src] += 1
-        used[src] -= 1
-        churn[src, dest] += page_size
+        pingpong += _move_page(pg, old, stack[top - 1 - j], vpage_node[pg], dest, proc_idx,
+                               now_us, window_us, frame_proc, frame_vpage, stack, base, count,
+                               vpage_frame, vpage_node, vpage_prev_node, vpage_last_move, used,
+                               churn, page_size, by_src)
         log[log_at + j] = old
-        log[log_at + fit + j] = new
-        frame_proc[old] = -1
-        frame_vpage[old] = -1
-        stack[base[src] + count[src]] = old
-        count[src] += 1
+        log[log_at + fit + j] = stack[top - 1 - j]
     count[dest] -= fit
     used[dest] += fit
     return fit, there, pingpong, b - a - m - there
