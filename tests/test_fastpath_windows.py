@@ -169,6 +169,10 @@ def test_fused_path_is_used_and_region_probabilities_match_the_ops():
             windows.paddr_mean_ps(tree, values, c.ops.page_shift, t.regions.start,
                                   t.regions.end, t.regions.n, out)
         assert np.array_equal(out, c.ops.region_mean_p(t, 5000))
+        # and both equal the page average over every 64th byte of each region
+        for i in range(0, t.regions.n, max(t.regions.n // 20, 1)):
+            addrs = np.arange(t.regions.start[i], t.regions.end[i], 64)
+            assert out[i] == pytest.approx(c.ops.page_p_at(t, addrs, 5000).mean(), abs=2e-3)
 
 
 def _two_context_params():

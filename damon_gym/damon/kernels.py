@@ -129,9 +129,10 @@ def fenwick_update(tree, values, idx, new_values):
             j += j & -j
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def fenwick_prefix(tree, i):
-    """Sum of values[0:i]."""
+    """Sum of values[0:i] (inlined into callers: a call passing arrays costs reference
+    counting)."""
     s = 0.0
     while i > 0:
         s += tree[i]
@@ -139,52 +140,8 @@ def fenwick_prefix(tree, i):
     return s
 
 
-@njit(cache=True, error_model="numpy")
-def paddr_region_mean_p(tree, values, page_shift, starts, ends, out):
-    """Mean per-sample access probability of each physical region [start, end).
-
-    A sample picks a uniformly random byte address, so the mean is the integral of the
-    per-page probability over the range divided by its length in pages. Pages beyond the
-    frame array (holes) count as never accessed.
-    """
-    n = values.shape[0]
-    psz = 1 << page_shift
-    for r in range(starts.shape[0]):
-        out[r] = (_cum_frames(tree, values, n, page_shift, psz, ends[r])
-                  - _cum_frames(tree, values, n, page_shift, psz, starts[r]))
-        out[r] = out[r] * psz / (ends[r] - starts[r])
-        if out[r] < 0.0:
-            out[r] = 0.0
-        elif out[r] > 1.0:
-            out[r] = 1.0
-
-
-@njit(cache=True, error_model="numpy")
-def _cum_frames(tree, values, n, page_shift, psz, addr):
-    f = addr >> page_shift
-    if f >= n:
-        return fenwick_prefix(tree, n)
-    frac = (addr - (f << page_shift)) / psz
-    return fenwick_prefix(tree, f) + values[f] * frac
-
-
-@njit(cache=True, error_model="numpy")
-def vaddr_region_mean_p(prefix, p, vma_start, vma_end, vma_base, page_shift, starts, ends, out):
-    """Mean per-sample access probability of each virtual region [start, end).
-
-    ``prefix[k]`` is the sum of ``p[0:k]`` over the process's pages (VMA order); addresses in
-    gaps between VMAs are unmapped and never accessed.
-    """
-    psz = 1 << page_shift
-    for r in range(starts.shape[0]):
-        a = _cum_vaddr(prefix, p, vma_start, vma_end, vma_base, page_shift, psz, ends[r])
-        b = _cum_vaddr(prefix, p, vma_start, vma_end, vma_base, page_shift, psz, starts[r])
-        v = (a - b) * psz / (ends[r] - starts[r])
-        out[r] = min(max(v, 0.0), 1.0)
-
-
-@njit(cache=True, error_model="numpy")
-def _upper_bound(a, x):
+@njit(cache=True, error_model="numpy", inline="always")
+def upper_bound(a, x):
     """Number of elements of the sorted array ``a`` that are <= x (binary search)."""
     lo, hi = 0, a.shape[0]
     while lo < hi:
@@ -194,20 +151,6 @@ def _upper_bound(a, x):
         else:
             hi = mid
     return lo
-
-
-@njit(cache=True, error_model="numpy")
-def _cum_vaddr(prefix, p, vma_start, vma_end, vma_base, page_shift, psz, addr):
-    j = _upper_bound(vma_start, addr) - 1
-    if j < 0:
-        return 0.0
-    if addr >= vma_end[j]:
-        npages = (vma_end[j] - vma_start[j] + psz - 1) >> page_shift
-        return prefix[vma_base[j] + npages]
-    off = addr - vma_start[j]
-    k = vma_base[j] + (off >> page_shift)
-    frac = (off - ((off >> page_shift) << page_shift)) / psz
-    return prefix[k] + p[k] * frac
 
 
 @njit(cache=True, error_model="numpy")

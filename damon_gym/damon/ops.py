@@ -20,7 +20,7 @@ from damon_gym.damon.vaddr_layout import (
     init_regions_for_target,
     three_regions_of,
 )
-from damon_gym.damon.windows import MODE_PADDR, MODE_VADDR
+from damon_gym.damon.windows import MODE_PADDR, MODE_VADDR, paddr_mean_ps, vaddr_mean_ps
 from damon_gym.memory.system import MemorySystem
 
 if TYPE_CHECKING:
@@ -153,8 +153,8 @@ class VaddrOps(Ops):
             return out
         pm = self.memory.procs[target.proc_idx]
         prefix, p = self._page_probs(target, tau_us)
-        kernels.vaddr_region_mean_p(prefix, p, pm.vma_start, pm.vma_end, pm.vma_page_base,
-                                    self.page_shift, r.start, r.end, out)
+        vaddr_mean_ps(prefix, p, pm.vma_start, pm.vma_end, pm.vma_page_base, self.page_shift,
+                      r.start, r.end, r.n, out)
         return out
 
     def window_arrays(self, target: Target, tau_us: int) -> tuple | None:
@@ -216,7 +216,7 @@ class PaddrOps(Ops):
         if r.n == 0:
             return out
         self._sync(tau_us)
-        kernels.paddr_region_mean_p(self._tree, self._values, self.page_shift, r.start, r.end, out)
+        paddr_mean_ps(self._tree, self._values, self.page_shift, r.start, r.end, r.n, out)
         return out
 
     def window_arrays(self, target: Target, tau_us: int) -> tuple | None:

@@ -18,8 +18,8 @@ for the binomial draws (``kernels.binomial_batch``, what the fast sampler uses) 
 ``integers(1, 10, size=(n, nr_subs - 1))`` per split (``split_regions_rng``), in the same
 order, so both paths give the same regions for the same seed.
 
-Region mean probabilities are computed exactly as ``kernels.vaddr_region_mean_p`` /
-``kernels.paddr_region_mean_p`` do (``mode`` 0 = vaddr, 1 = paddr).
+Region mean probabilities come from ``vaddr_mean_ps`` / ``paddr_mean_ps`` here, which the ops
+sets also use outside the fused path (``mode`` 0 = vaddr, 1 = paddr).
 """
 
 from __future__ import annotations
@@ -27,27 +27,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from damon_gym.damon.kernels import binomial_batch, merge_regions_of, split_regions_of
+from damon_gym.damon.kernels import (
+    binomial_batch,
+    fenwick_prefix,
+    merge_regions_of,
+    split_regions_of,
+)
 
 MODE_VADDR = 0
 MODE_PADDR = 1
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _fenwick_prefix(tree, i):
-    """kernels.fenwick_prefix, inlined (a call passing arrays costs reference counting)."""
-    s = 0.0
-    while i > 0:
-        s += tree[i]
-        i -= i & -i
-    return s
-
-
-@njit(cache=True, error_model="numpy", inline="always")
 def _cum_vaddr_at(prefix, p, vma_start, vma_end, vma_base, page_shift, addr, j):
-    """(``kernels._cum_vaddr`` at ``addr``, VMA index): the VMA is found by walking forward
-    from the hint ``j`` (addresses come in ascending order); the same arithmetic, so the same
-    value."""
+    """(sum of the per-page probabilities below ``addr``, VMA index): fractional page
+    included, gaps contributing nothing; the VMA is found by walking forward from the hint
+    ``j`` (addresses come in ascending order)."""
     psz = 1 << page_shift
     nv = vma_start.shape[0]
     while j + 1 < nv and vma_start[j + 1] <= addr:
@@ -65,20 +60,22 @@ def _cum_vaddr_at(prefix, p, vma_start, vma_end, vma_base, page_shift, addr, j):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _cum_paddr_at(tree, values, page_shift, addr):
-    """``kernels._cum_frames`` at ``addr``."""
+    """Sum of the per-frame probabilities below ``addr`` (fractional frame included)."""
     psz = 1 << page_shift
     n = values.shape[0]
     f = addr >> page_shift
     if f >= n:
-        return _fenwick_prefix(tree, n)
+        return fenwick_prefix(tree, n)
     frac = (addr - (f << page_shift)) / psz
-    return _fenwick_prefix(tree, f) + values[f] * frac
+    return fenwick_prefix(tree, f) + values[f] * frac
 
 
 @njit(cache=True, error_model="numpy")
 def vaddr_mean_ps(prefix, p, vma_start, vma_end, vma_base, page_shift, start, end, n, out):
-    """``kernels.vaddr_region_mean_p`` over ascending regions, a shared boundary computed
-    once."""
+    """Mean per-sample access probability of each virtual region [start, end) (ascending):
+    the integral of the per-page probability (``prefix[k]`` = sum of ``p[0:k]`` over the
+    process's pages in VMA order; gaps between VMAs are never accessed) over the region's
+    length in pages. A boundary shared with the previous region is computed once."""
     psz = 1 << page_shift
     j = -1
     last_addr = -1
@@ -97,8 +94,9 @@ def vaddr_mean_ps(prefix, p, vma_start, vma_end, vma_base, page_shift, start, en
 
 @njit(cache=True, error_model="numpy")
 def paddr_mean_ps(tree, values, page_shift, start, end, n, out):
-    """``kernels.paddr_region_mean_p`` over ascending regions, a shared boundary computed
-    once."""
+    """Mean per-sample access probability of each physical region [start, end) (ascending),
+    from the Fenwick tree of per-frame probabilities; frames beyond the array are holes,
+    never accessed. A boundary shared with the previous region is computed once."""
     psz = 1 << page_shift
     last_addr = -1
     last_cum = 0.0

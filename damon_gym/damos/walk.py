@@ -17,25 +17,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from damon_gym.damon.kernels import upper_bound
+
 BASE_PAGE_SHIFT = 12
-
-
-@njit(cache=True, error_model="numpy")
-def _upper_bound(a, x):
-    lo, hi = 0, a.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if a[mid] <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 @njit(cache=True, error_model="numpy")
 def page_bound(vma_start, vma_end, vma_base, shift, addr, ceil):
     """``actions._vaddr_page_bound`` for one address."""
-    j = _upper_bound(vma_start, addr) - 1
+    j = upper_bound(vma_start, addr) - 1
     if j < 0:
         return 0
     psz = np.int64(1) << shift
@@ -108,7 +98,7 @@ def vaddr_dest_walk(vma_start, vma_end, vma_base, vpage_node, starts, ends, shif
     for k in range(m if total else 0):
         if hi[k] <= lo[k]:
             continue
-        j = _upper_bound(vma_base, lo[k]) - 1
+        j = upper_bound(vma_base, lo[k]) - 1
         pg = lo[k]
         while pg < hi[k]:  # one VMA at a time: ilx grows by one per page inside it
             while j + 1 < nv and vma_base[j + 1] <= pg:
