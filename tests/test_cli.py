@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from damo_tool import DAMO, needs_damo
 
 from damon_gym.formats.record import read_record
 
 FIX = Path(__file__).parent / "fixtures"
-DAMO = shutil.which("damo") or str(Path(sys.executable).parent / "damo")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -40,10 +39,10 @@ def test_record_writes_one_snapshot_per_aggregation(default_record):
     assert (last.nr_accesses <= 20).all() and (last.nr_accesses > 0).any()
 
 
-@pytest.mark.damo
-@pytest.mark.skipif(not Path(DAMO).exists(), reason="damo is a dev dependency; not installed")
+@needs_damo[0]
+@needs_damo[1]
 def test_real_damo_reads_our_record(default_record):
-    rep = subprocess.run([DAMO, "report", "access", "--input", str(default_record)],
+    rep = subprocess.run([str(DAMO), "report", "access", "--input", str(default_record)],
                          capture_output=True, text=True, timeout=120)
     assert rep.returncode == 0, rep.stderr
     assert "intervals: sample 5 ms aggr 100 ms" in rep.stdout
@@ -52,7 +51,7 @@ def test_real_damo_reads_our_record(default_record):
     region_lines = [ln for ln in rep.stdout.splitlines() if " addr " in ln]
     assert len(region_lines) == n_regions  # damo shows every region of every snapshot
     assert rep.stdout.count("snapshot time:") == len(recs[0].snapshots)
-    val = subprocess.run([DAMO, "validate", "--input", str(default_record)],
+    val = subprocess.run([str(DAMO), "validate", "--input", str(default_record)],
                          capture_output=True, text=True, timeout=120)
     assert val.returncode == 0, val.stdout + val.stderr
 

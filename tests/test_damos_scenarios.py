@@ -302,19 +302,17 @@ def test_apply_interval_shorter_than_aggregation_runs_more_often():
 
 
 def test_export_round_trips_through_real_damo(tmp_path):
-    import shutil
     import subprocess
-    import sys
-    from pathlib import Path
 
-    damo = shutil.which("damo") or str(Path(sys.executable).parent / "damo")
-    if not Path(damo).exists():
+    from damo_tool import DAMO
+
+    if not DAMO.exists():
         pytest.skip("damo (dev dependency) not installed")
     p = _tiering_params()
     sim = sim_with(hot_block(), p, paddr_nodes=[0, 1])
     out = tmp_path / "params.json"
     sim.export_damon_params(out)
-    r = subprocess.run([damo, "args", "damon", str(out), "--format", "json"], capture_output=True,
+    r = subprocess.run([str(DAMO), "args", "damon", str(out), "--format", "json"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     back = load_damon_params(r.stdout)

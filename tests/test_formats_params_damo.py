@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from damo_tool import DAMO, needs_damo
 
 from damon_gym.formats import DamonParams, load_damon_params, load_schemes, save_damon_params
 
 FIXTURES = Path(__file__).parent / "fixtures" / "damo_params"
-DAMO = Path(sys.executable).parent / "damo"
-if not DAMO.exists() and shutil.which("damo"):
-    DAMO = Path(shutil.which("damo") or "damo")
-
-pytestmark = [
-    pytest.mark.damo,
-    pytest.mark.skipif(not DAMO.exists(), reason=f"the damo executable is missing ({DAMO})"),
-]
+pytestmark = needs_damo
 
 
 def damo_args_damon(path: Path, *extra: str) -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from damo_tool import DAMO, needs_damo
 
 from damon_gym.formats import (
     DamonRecord,
@@ -23,14 +22,7 @@ from damon_gym.formats import (
 )
 
 REAL = Path(__file__).parent / "fixtures" / "damo_records" / "masim_zigzag_vaddr.damon.data"
-DAMO = Path(sys.executable).parent / "damo"
-if not DAMO.exists() and shutil.which("damo"):
-    DAMO = Path(shutil.which("damo") or "damo")
-
-pytestmark = [
-    pytest.mark.damo,
-    pytest.mark.skipif(not DAMO.exists(), reason=f"the damo executable is missing ({DAMO})"),
-]
+pytestmark = needs_damo
 
 T0 = 1_700_000_000_000_000_000
 BASE = 0x7F0000000000
