@@ -29,6 +29,7 @@ from damon_gym.damos.engine import DamosEngine
 from damon_gym.damos.scheme import Scheme, scheme_from_params
 from damon_gym.formats.params import ContextParams, DamonParams, load_damon_params
 from damon_gym.memory.hotness import HotnessCurve
+from damon_gym.memory.migration import real_churn
 from damon_gym.memory.performance import PerformanceModel, PerfStep
 from damon_gym.memory.placement import InterleavePolicy, LocalPolicy, WeightedInterleavePolicy
 from damon_gym.memory.system import MemorySystem
@@ -36,6 +37,7 @@ from damon_gym.memory.topology import Topology, load_topology
 from damon_gym.online import OnlineChanges
 from damon_gym.scenario import Scenario, ScenarioError, load_scenario
 from damon_gym.workloads.model import Workload
+from damon_gym.workloads.scaling import scaled_workload
 
 US = 1_000_000
 
@@ -96,7 +98,8 @@ def build_workload(scenario: Scenario) -> Workload:
         wl = registry.build(spec.generator, spec.params, rng)
     if spec.u_target is not None:
         wl = dataclasses.replace(wl, u_target=float(spec.u_target))
-    return wl
+    # the scenario's workload is the real machine's; simulate it at the machine's scale
+    return scaled_workload(wl, scenario.capacity_scale)
 
 
 def _policy(spec, topology: Topology):
@@ -139,6 +142,8 @@ class Simulation(OnlineChanges):
         if scenario.capacity_scale != 1.0:
             topology = topology.scaled(scenario.capacity_scale)
         self.topology = topology
+        #: real bytes per simulated byte (1 / capacity_scale): the scale rule's one factor
+        self.byte_scale = 1.0 / scenario.capacity_scale
         self.memory = MemorySystem(topology, page_size=scenario.page_size)
         self.workload = build_workload(scenario)
         self.now_us = 0
@@ -156,6 +161,7 @@ class Simulation(OnlineChanges):
         self._hotness_last: tuple | None = None  # (sorted rates, sum, page size), curve
         self._workload_epoch = 0
         self._last_perf_us = 0
+        self._kdamond_ns_mark = 0
         self.last_perf: PerfStep | None = None
         self.bindings: list[ContextBinding] = []
         self._build_contexts(damon_params)
@@ -185,7 +191,8 @@ class Simulation(OnlineChanges):
                               rng=np.random.default_rng([self.seed, ki, ci]),
                               sampler=self.scenario.sampler, name=f"kdamond{ki}.ctx{ci}")
                 b = ContextBinding(ki, ci, cp.ops, ctx)
-                ctx.schemes = DamosEngine(self.memory, self._schemes_of(cp, ki, ci))
+                ctx.schemes = DamosEngine(self.memory, self._schemes_of(cp, ki, ci),
+                                          byte_scale=self.byte_scale)
                 if cp.ops == "paddr":
                     self._bind_paddr(b, cp, paddr_seen)
                     paddr_seen += 1
@@ -198,7 +205,8 @@ class Simulation(OnlineChanges):
         for si, sp in enumerate(cp.schemes):
             try:
                 out.append(scheme_from_params(sp, cp.attrs(), paddr_dests=self.scenario.paddr_dests,
-                                              rfc_goal_metrics=self.scenario.rfc_goal_metrics))
+                                              rfc_goal_metrics=self.scenario.rfc_goal_metrics,
+                                              capacity_scale=self.scenario.capacity_scale))
             except ValueError as e:
                 raise ValueError(f"kdamonds[{ki}].contexts[{ci}].schemes[{si}]: {e}") from None
         return out
@@ -332,17 +340,34 @@ class Simulation(OnlineChanges):
         if dt_s <= 0:
             raise ValueError("perf_step: no simulated time passed since the previous step")
         t_s = self.now_us / US
+        # churn and kdamond time in the real machine's bytes and seconds (the scale rule)
+        kd_ns = self.kdamond_ns()
         res = self.perf.step(self.memory.node_rate_sums(), t_s=t_s, dt_s=dt_s,
-                             churn=self.memory.take_churn(), hotness=self.hotness(),
-                             write_fraction=self.workload.write_fraction_at(t_s))
+                             churn=real_churn(self.memory.take_churn(), self.byte_scale),
+                             hotness=self.hotness(),
+                             write_fraction=self.workload.write_fraction_at(t_s),
+                             u_target=self.workload.u_target_at(t_s),
+                             kdamond_cpu_s=(kd_ns - self._kdamond_ns_mark) * 1e-9)
+        self._kdamond_ns_mark = kd_ns
         self._last_perf_us = self.now_us
         self.last_perf = res
         return res
+
+    def kdamond_ns(self) -> int:
+        """kdamond time spent applying schemes since the start, on the real machine (the sum
+        of every scheme's ``total_charged_ns``; the performance model charges it as CPU)."""
+        return sum(s.qstate.total_charged_ns for b in self.bindings
+                   for s in b.context.schemes.schemes)
 
     def step(self, seconds: float) -> PerfStep:
         """``run(seconds)`` and then ``perf_step()``: one environment step of the simulation."""
         self.run(seconds)
         return self.perf_step()
+
+    def real_bytes(self, sim_bytes: int | float) -> int:
+        """Bytes of the simulated machine as the real machine's bytes (the scale rule)."""
+        k = self.byte_scale
+        return int(sim_bytes) if k == 1.0 else int(round(float(sim_bytes) * k))
 
     @property
     def contexts(self) -> list[Context]:
@@ -360,16 +385,17 @@ class Simulation(OnlineChanges):
     def stats(self) -> dict:
         """Per-node memory, migration counters and per-context monitoring state."""
         mem = self.memory
+        real = self.real_bytes
         return {
             "time_s": self.now_us / US,
             "nodes": [
-                {"node": i, "name": n.name, "capacity_bytes": int(n.capacity),
-                 "used_bytes": int(mem.used_frames[i]) * mem.page_size,
-                 "free_bytes": int(mem.free_frames[i]) * mem.page_size}
+                {"node": i, "name": n.name, "capacity_bytes": real(n.capacity),
+                 "used_bytes": real(int(mem.used_frames[i]) * mem.page_size),
+                 "free_bytes": real(int(mem.free_frames[i]) * mem.page_size)}
                 for i, n in enumerate(self.topology.nodes)
             ],
-            "migrated_bytes": int(mem.total_moved_bytes),
-            "pingpong_bytes": int(mem.total_pingpong_bytes),
+            "migrated_bytes": real(mem.total_moved_bytes),
+            "pingpong_bytes": real(mem.total_pingpong_bytes),
             "performance": None if self.last_perf is None else self.last_perf.to_dict(),
             "contexts": [
                 {"kdamond_idx": b.kdamond_idx, "context_idx": b.context_idx, "ops": b.ops,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from itertools import pairwise
 
 import numpy as np
@@ -224,7 +225,7 @@ def test_step_ewma_and_result_fields():
     m.reset()
     assert m.latency_ewma_ns is None
     idle = m.step([0.0, 0.0], hotness=HotnessCurve.uniform(GiB))
-    assert idle.X == 0.0 and idle.perf == 1.0
+    assert idle.X == 0.0 and math.isnan(idle.perf)  # idle: nothing achieved, nothing possible
 
 
 def test_migration_cpu_cost_defaults():

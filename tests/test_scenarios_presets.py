@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from damon_gym.formats.record import wss_of_snapshot
+from damon_gym.memory.topology import load_topology
 from damon_gym.recorder import Recorder
 from damon_gym.scenario import ScenarioError, load_scenario
 from damon_gym.simulation import Simulation, build_workload
@@ -37,14 +38,19 @@ def _footprint(wl, page_size: int) -> int:
 
 
 def _scenario_for(name: str):
-    """The preset on the tiny machine, scaled up (2 MiB pages) when its footprint needs it."""
+    """The preset on the tiny machine; when its footprint needs more, on a machine ``scale``
+    times tiny's size simulated at 1 / scale (the scale rule: the workload is the real one)."""
     sc = load_scenario({"name": f"preset-{name}", "workload": {"preset": name}, "duration": 10})
     fp = _footprint(build_workload(sc), 4096)
     if fp * 1.25 <= TINY_BYTES:
         return sc
     scale = math.ceil(fp * 1.5 / TINY_BYTES)
+    big = load_topology("tiny").model_dump()
+    for node in big["nodes"]:
+        node["capacity"] *= scale
     return load_scenario({"name": f"preset-{name}", "workload": {"preset": name},
-                          "capacity_scale": float(scale), "page_size": "2 MiB", "duration": 10})
+                          "topology": big, "capacity_scale": 1.0 / scale,
+                          "page_size": "2 MiB", "duration": 10})
 
 
 @pytest.mark.parametrize("name", preset_names())

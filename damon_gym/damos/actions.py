@@ -10,9 +10,13 @@ The common case -- vaddr ``dests`` without ops filters -- walks in numba (``walk
 moves all destination groups in one call (``MemorySystem.migrate_page_groups``); the numpy
 walk below gives the same result (``NUMBA_WALK = False``; a test compares them).
 
-kdamond time model (shared/perf_model.md section 2.7, defaults [U]): walking a folio costs
-WALK_NS; migrating one costs t_fix (1 us per 4 KiB folio, 20 us per 2 MiB folio) plus
-size / B_copy (7 GB/s). The time quota (``ms``) converts to bytes through this throughput.
+kdamond time model (shared/perf_model.md section 2.7): walking a folio costs WALK_NS [U];
+migrating folios costs what ``memory.performance.MigrationCost`` says (t_fix per folio, divided
+by 3.9 for batches of 512 or more with batched TLB flushing, plus size / B_copy). The result
+reports the folios walked and migrated; ``kdamond_ns`` turns them into the time the kernel
+charges the scheme's quota (``total_charged_ns``, which the ``ms`` quota converts to bytes)
+and that the performance model charges the application as kdamond CPU. On a scaled machine
+each simulated folio stands for ``byte_scale`` real ones, so the counts are scaled first.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 from damon_gym.damos.dests import migrate_dest_indices
 from damon_gym.damos.filters import needs_young, ops_verdict
 from damon_gym.damos.walk import applied_per_region, vaddr_dest_walk, walk_capacity
+from damon_gym.memory.performance import MigrationCost
 
 if TYPE_CHECKING:
     from damon_gym.damon.core import Context, Target
@@ -32,9 +37,7 @@ if TYPE_CHECKING:
     from damon_gym.memory.system import MemorySystem
 
 WALK_NS = 50
-T_FIX_NS_4K = 1_000
-T_FIX_NS_2M = 20_000
-B_COPY_BYTES_PER_S = 7e9
+MIGRATION_COST = MigrationCost()
 
 #: vaddr dests walks without ops filters run in numba (``walk``); False forces the numpy path
 NUMBA_WALK = True
@@ -44,12 +47,21 @@ NUMBA_WALK = True
 class ActionResult:
     applied_per_region: np.ndarray  # bytes the action applied to, per region of the batch
     filter_passed_bytes: int
-    ns: int
+    nr_walked: int  # folios the walk visited
+    nr_migrated: int  # folios that changed node
+
+    def kdamond_ns(self, folio_bytes: int, byte_scale: float = 1.0) -> int:
+        """kdamond time of the application on the real machine (``byte_scale`` real bytes per
+        simulated byte)."""
+        return kdamond_ns(self.nr_walked * byte_scale, self.nr_migrated * byte_scale,
+                          folio_bytes)
 
 
-def migration_ns(nr_folios: int, page_size: int) -> int:
-    t_fix = T_FIX_NS_2M if page_size >= (2 << 20) else T_FIX_NS_4K
-    return int(nr_folios * (t_fix + page_size / B_COPY_BYTES_PER_S * 1e9))
+def kdamond_ns(nr_walked: float, nr_migrated: float, folio_bytes: int) -> int:
+    """Nanoseconds kdamond spends walking ``nr_walked`` folios and migrating ``nr_migrated``
+    of them (``MigrationCost``, the one migration cost rule of the simulator)."""
+    mig = MIGRATION_COST.cpu_seconds(int(round(nr_migrated)), folio_bytes)
+    return int(round(nr_walked * WALK_NS + mig * 1e9))
 
 
 def _ranges_to_items(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -139,8 +151,7 @@ def _apply_vaddr_dests(ctx: Context, s: Scheme, t: Target, starts: np.ndarray,
                 moved[node] = res.nr_moved
     # the pages are present, distinct and not on their node: the first nr_moved of each moved
     applied = applied_per_region(rid, offs, moved, starts.shape[0], memory.page_size)
-    return ActionResult(applied, 0, present * WALK_NS
-                        + migration_ns(int(moved.sum()), memory.page_size))
+    return ActionResult(applied, 0, int(present), int(moved.sum()))
 
 
 def apply_action(ctx: Context, s: Scheme, ti: int, t: Target, starts: np.ndarray,
@@ -163,9 +174,8 @@ def apply_action(ctx: Context, s: Scheme, ti: int, t: Target, starts: np.ndarray
     is_paddr = ctx.ops.name == "paddr"
     filter_passed = int(passed.sum()) * psz if is_paddr else 0
     applied = np.zeros(nreg, dtype=np.int64)
-    ns = n * WALK_NS
     if s.action == "stat" or n == 0:
-        return ActionResult(applied, filter_passed, ns)
+        return ActionResult(applied, filter_passed, n, 0)
     # destinations
     dest = np.full(n, -1, dtype=np.int64)
     if s.dests and not is_paddr:
@@ -193,5 +203,4 @@ def apply_action(ctx: Context, s: Scheme, ti: int, t: Target, starts: np.ndarray
     nmoved = int(moved.sum())
     if nmoved:
         applied = np.bincount(rid[moved], minlength=nreg).astype(np.int64) * psz
-    ns += migration_ns(nmoved, psz)
-    return ActionResult(applied, filter_passed, ns)
+    return ActionResult(applied, filter_passed, n, nmoved)

@@ -46,10 +46,20 @@ _SCORE_KIND = {"migrate_hot": KIND_HOT, "migrate_cold": KIND_COLD, "stat": KIND_
 
 
 class DamosEngine(SchemesHook):
-    """The schemes of one context."""
+    """The schemes of one context.
 
-    def __init__(self, memory: MemorySystem, schemes: list[Scheme] | None = None) -> None:
+    ``byte_scale`` is the number of real bytes one simulated byte stands for (1 /
+    ``capacity_scale`` of the scenario): quotas, goals' sizes, the score histogram, the charged
+    sizes and times and the stats are kept in the real machine's bytes, as a user sets and
+    reads them, and converted where they meet simulated regions (the quota's room in the walk).
+    With ``byte_scale`` 1 every number is the kernel's, unconverted."""
+
+    def __init__(self, memory: MemorySystem, schemes: list[Scheme] | None = None,
+                 byte_scale: float = 1.0) -> None:
+        if not (0.0 < byte_scale < float("inf")):
+            raise ValueError(f"byte_scale: {byte_scale!r}; allowed: a finite number > 0")
         self.memory = memory
+        self.byte_scale = float(byte_scale)
         self._verdicts: dict | None = None  # target -> (regions, n, verdicts, scores) in apply
         self.schemes: list[Scheme] = list(schemes or [])
 
@@ -134,6 +144,8 @@ class DamosEngine(SchemesHook):
             if self._verdicts is not None:
                 self._verdicts[ti] = (t.regions.raw, t.regions.n, sel.copy(), scores)
             add_histogram(hist, sel, scores, t.regions.start, t.regions.end)
+        if self.byte_scale != 1.0:
+            hist = np.round(hist * self.byte_scale).astype(np.int64)
         st.histogram = hist
         st.min_score = (min_score_of(hist, st.esz) if 0 <= st.esz < I64_MAX
                         else min_score_for_quota(hist, st.esz))
@@ -188,6 +200,11 @@ class DamosEngine(SchemesHook):
                 if nb > na:
                     on_node += int(used[nb] - used[na])
         return on_node * mem.page_size, total * mem.page_size
+
+    def _real(self, sim_bytes: int) -> int:
+        """Simulated bytes as the real machine's bytes."""
+        k = self.byte_scale
+        return int(sim_bytes) if k == 1.0 else int(round(int(sim_bytes) * k))
 
     # -- the walk ----------------------------------------------------------------------------------
     @staticmethod
@@ -270,9 +287,10 @@ class DamosEngine(SchemesHook):
             ok, scores = self._eligible(ctx, s, ti, t, with_scores=s.quota_set)
         # regions never span 2**62 bytes, so a larger room (u64 quotas) admits the same
         room = min(max(st.esz - st.charged_sz, 0), 2**62)
+        k = self.byte_scale  # the quota is in real bytes, the regions in simulated ones
         applied, nelig, nfull, cut, part, charged = quota_cut(
             r.start, r.end, ok, scores if s.quota_set else _NO_SCORES, st.min_score, first,
-            s.quota_set, room, ctx.min_region_sz)
+            s.quota_set, room if k == 1.0 else int(room / k), ctx.min_region_sz)
         if nelig == 0:
             return
         zero_tries = 0
@@ -281,22 +299,22 @@ class DamosEngine(SchemesHook):
                 r.split(cut, part)
                 applied = np.append(applied, cut)
                 charged += part
-            if st.charged_sz + charged < st.esz:
+            if st.charged_sz + self._real(charged) < st.esz:
                 # [B]: not full, but each next split aligns to 0 bytes
                 zero_tries = nelig - nfull  # the split's right piece and later regions
         if applied.size:
             starts, ends, sz = gather_ranges(r.start, r.end, applied)
             res = actions.apply_action(ctx, s, ti, t, starts, ends, self.memory)
-            st.total_charged_ns += res.ns
-            st.charged_sz += sz
+            st.total_charged_ns += res.kdamond_ns(self.memory.page_size, k)
+            st.charged_sz += self._real(sz)
             nr_applied, sz_applied = after_apply(r.raw[5], applied, res.applied_per_region,
                                                  s.action != "stat")
             stt = s.stats
             stt.nr_tried += int(applied.size)
-            stt.sz_tried += sz
+            stt.sz_tried += self._real(sz)
             stt.nr_applied += nr_applied
-            stt.sz_applied += sz_applied
-            stt.sz_ops_filter_passed += res.filter_passed_bytes
+            stt.sz_applied += self._real(sz_applied)
+            stt.sz_ops_filter_passed += self._real(res.filter_passed_bytes)
             if s.quota_set and s.quota_full():
                 st.charge_target_from = ti
                 st.charge_addr_from = int(r.end[applied[-1]])

@@ -143,9 +143,12 @@ class Scheme:
 
 
 def scheme_from_params(p, attrs: Attrs, *, paddr_dests: str = "kernel",
-                       rfc_goal_metrics: bool = False) -> Scheme:
+                       rfc_goal_metrics: bool = False, capacity_scale: float = 1.0) -> Scheme:
     """A Scheme from a ``damon_gym.formats.params.SchemeParams``, for a context with ``attrs``
-    (damo converts "%" of max nr_accesses and times for age with the attrs of the moment)."""
+    (damo converts "%" of max nr_accesses and times for age with the attrs of the moment).
+    Quotas stay in the real machine's bytes (``DamosEngine.byte_scale`` converts them in the
+    walk); the access pattern's region sizes are compared with simulated regions, so on a
+    machine simulated at ``capacity_scale`` they are scaled here."""
     if p.action not in ACTIONS:
         raise ValueError(f"action {p.action!r} is not simulated (damon-gym models DAMOS "
                          f"migration); allowed: {', '.join(ACTIONS)}")
@@ -159,8 +162,11 @@ def scheme_from_params(p, attrs: Attrs, *, paddr_dests: str = "kernel",
                              "kernel's; set rfc_goal_metrics: true in the scenario to use it")
     nr_lo, nr_hi = p.access_pattern.nr_accesses_samples(attrs)
     age_lo, age_hi = p.access_pattern.age_aggr_intervals(attrs)
-    pattern = AccessPattern(p.access_pattern.sz_bytes.min, p.access_pattern.sz_bytes.max,
-                            nr_lo, nr_hi, age_lo, age_hi)
+    sz_lo, sz_hi = p.access_pattern.sz_bytes.min, p.access_pattern.sz_bytes.max
+    if capacity_scale != 1.0:
+        sz_lo = int(round(sz_lo * capacity_scale))
+        sz_hi = sz_hi if sz_hi >= U64_MAX else int(round(sz_hi * capacity_scale))
+    pattern = AccessPattern(sz_lo, sz_hi, nr_lo, nr_hi, age_lo, age_hi)
     goals = [QuotaGoal(metric=g.metric, target_value=g.target_value,
                        current_value=g.current_value, nid=g.nid) for g in q.goals]
     quota = Quota(ms=q.time_ms, sz=q.sz_bytes,

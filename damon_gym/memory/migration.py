@@ -222,3 +222,20 @@ def migrate_page_groups_of(mem: Any, idx: int, pages: np.ndarray, offs: np.ndarr
             mem, fit, there, pingpong, bytes_by_src[g], log[at:at + 2 * fit],
             b - a - not_present - there - fit, not_present))
     return out
+
+
+def real_churn(churn: dict[str, Any], byte_scale: float) -> dict[str, Any]:
+    """A ``take()`` snapshot of a scaled machine in the real machine's bytes: every byte count
+    and the folio count multiplied by ``byte_scale`` (real bytes per simulated byte); failures
+    stay counts of simulated folios."""
+    if byte_scale == 1.0:
+        return churn
+    k = float(byte_scale)
+    out = dict(churn)
+    out["churn"] = np.round(churn["churn"] * k).astype(np.int64)
+    out["read_bytes"] = out["churn"].sum(axis=1)
+    out["write_bytes"] = out["churn"].sum(axis=0)
+    out["moved_bytes"] = int(out["churn"].sum())
+    out["pingpong_bytes"] = int(round(churn["pingpong_bytes"] * k))
+    out["nr_folios"] = int(round(churn["nr_folios"] * k))
+    return out

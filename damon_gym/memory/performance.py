@@ -113,7 +113,7 @@ class PerfStep:
     ``X`` throughput (accesses/s) and ``app_bytes_s`` = X * 64 (1 + omega) (bytes/s);
     ``X_star`` the optimum for the step's hotness curve and background (accesses/s, nan when
     no curve was given, 0 when the workload is idle); ``perf`` = clip(X / X*, 0, 1) (nan
-    without a curve, 1 when the workload is idle); ``shares`` f_i; ``lam_bytes_s`` λ_i total demand (app + background +
+    without a curve and when the workload is idle: nothing is achieved, nothing could be); ``shares`` f_i; ``lam_bytes_s`` λ_i total demand (app + background +
     migration); ``bg_bytes_s``, ``migration_bytes_s`` their parts; ``u`` utilisation λ/B;
     ``latency_ns`` L_i(u_i); ``latency_ewma_ns`` the smoothed counters L̂_i;
     ``mean_latency_ns`` sum f_i L_i; ``bw_bound`` X at the bandwidth cap (``bottleneck`` the
@@ -204,15 +204,19 @@ class PerformanceModel:
             na = self._nodes[w] = node_arrays(self.topology, w, self.config.u_max)
         return na
 
-    def n_inflight(self, write_fraction: float | None = None) -> float:
-        """Misses in flight N (from ``u_target`` at this write fraction unless given)."""
+    def n_inflight(self, write_fraction: float | None = None,
+                   u_target: float | None = None) -> float:
+        """Misses in flight N (from ``u_target``, default the configured one, at this write
+        fraction, unless ``n_inflight`` is configured)."""
         if self.config.n_inflight is not None:
             return float(self.config.n_inflight)
         w = self.config.write_fraction if write_fraction is None else float(write_fraction)
-        N = self._n_cache.get(w)
+        u = self.config.u_target if u_target is None else float(u_target)
+        N = self._n_cache.get((w, u))
         if N is None:
-            N = self._n_cache[w] = in_flight(self.config.u_target, self.fast, self.nodes(w),
-                                             self.think_ns)
+            if not 0.0 < u <= self.config.u_max:
+                raise ValueError(f"u_target: {u} must be in (0, {self.config.u_max}]")
+            N = self._n_cache[(w, u)] = in_flight(u, self.fast, self.nodes(w), self.think_ns)
         return N
 
     def background_at(self, t_s: float) -> np.ndarray:
@@ -300,14 +304,17 @@ class PerformanceModel:
     def step(self, node_rates: Any, *, t_s: float = 0.0, dt_s: float = 1.0,
              churn: dict[str, Any] | None = None, bg: Any = None,
              hotness: HotnessCurve | None = None, write_fraction: float | None = None,
-             capacities: Any = None) -> PerfStep:
+             capacities: Any = None, u_target: float | None = None,
+             kdamond_cpu_s: float | None = None) -> PerfStep:
         """One step: ``node_rates`` are the access rates (accesses/s) of the pages on each node
         (``MemorySystem.node_rate_sums()``) or any non-negative weights (only the shares
-        matter); ``churn`` is ``MemorySystem.take_churn()`` of the step (bytes moved read on
-        the source, written on the destination, folios for the kdamond CPU charge) [PM 2.7];
+        matter); ``churn`` is ``MemorySystem.take_churn()`` of the step in the real machine's
+        bytes (bytes moved read on the source, written on the destination, folios) [PM 2.7];
+        ``kdamond_cpu_s`` the CPU seconds kdamond spent applying schemes in the step (what
+        DAMOS charges its quotas; default: ``config.migration`` of the churn's folios);
         ``bg`` bytes/s per node (default: the configured background trace at ``t_s``);
-        ``hotness`` the current phase's curve for ``X*`` (None: no optimum). Updates the
-        latency counters."""
+        ``hotness`` the current phase's curve for ``X*`` (None: no optimum); ``u_target``
+        the step's intensity (default: the configured one). Updates the latency counters."""
         if not dt_s > 0:
             raise ValueError(f"dt_s: {dt_s} must be > 0")
         cfg = self.config
@@ -316,14 +323,16 @@ class PerformanceModel:
         bg_arr = self.background_at(t_s) if bg is None else np.asarray(bg, dtype=np.float64)
         rd, wr, moved, pp, nf, fb = _churn(churn, self.n)
         mig = (rd + wr) / dt_s
-        cores = cfg.migration.cpu_seconds(nf, fb) / dt_s + cfg.monitor_overhead_cpu
+        if kdamond_cpu_s is None:
+            kdamond_cpu_s = cfg.migration.cpu_seconds(nf, fb)
+        cores = kdamond_cpu_s / dt_s + cfg.monitor_overhead_cpu
         z_eff = self.think_ns * (1.0 + cores / cfg.n_app_cores)  # [PM 2.7 item 4]
         ext_bg = self._ext(na, bg_arr)
         ext = clip_external(ext_bg + mig, na) if mig.any() else ext_bg
         rl = np.asarray(node_rates, dtype=np.float64).reshape(-1).tolist()
         if len(rl) != self.n or not all(0.0 <= r < math.inf for r in rl):
             raise ValueError(f"node_rates: need {self.n} finite values >= 0")
-        N = self.n_inflight(write_fraction)
+        N = self.n_inflight(write_fraction, u_target)
         total = math.fsum(rl)
         f = np.array([r / total for r in rl]) if total > 0 else np.zeros(self.n)
         cl = solve_closed_loop(f, N if total > 0 else 0.0, z_eff, na, ext)
@@ -335,7 +344,7 @@ class PerformanceModel:
         x_star, f_star = float("nan"), None
         perf = float("nan")
         if hotness is not None and total <= 0:
-            x_star, perf = 0.0, 1.0  # idle workload (a gap between phases): nothing to gain
+            x_star = 0.0  # idle workload (a gap between phases): perf stays undefined (nan)
         elif hotness is not None:
             opt = self._optimum(hotness, na, ext_bg, capacities, N)
             x_star, f_star = opt.X_star, opt.f_star

@@ -182,13 +182,16 @@ class RateSegment:
 @dataclass
 class Phase:
     """[start_s, end_s): the segments (rates add up where they overlap) and an optional
-    write fraction overriding the workload's."""
+    write fraction and intensity (``u_target``, perf_model.md §2.4) overriding the
+    workload's: a phase with ``u_target`` 0.99 is bandwidth-bound even if the workload's
+    other phases are latency-bound."""
 
     start_s: float
     end_s: float
     name: str = ""
     segments: list[RateSegment] = field(default_factory=list)
     write_fraction: float | None = None
+    u_target: float | None = None
 
     def __post_init__(self) -> None:
         self.start_s = _time("Phase.start_s", self.start_s)
@@ -199,6 +202,8 @@ class Phase:
         if self.write_fraction is not None:
             self.write_fraction = _fraction(f"Phase({self.name!r}).write_fraction",
                                             self.write_fraction)
+        if self.u_target is not None:
+            self.u_target = _intensity(f"Phase({self.name!r}).u_target", self.u_target)
 
     @property
     def duration_s(self) -> float:
@@ -207,6 +212,13 @@ class Phase:
     def total_rate(self, proc: int | None = None) -> float:
         """Sum of the segments' total_rate (of one process, or all)."""
         return sum(s.total_rate for s in self.segments if proc is None or s.proc == proc)
+
+
+def _intensity(name: str, v: object) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+            or not 0.0 < float(v) <= 0.99:
+        raise _err(name, v, "a number in (0, 0.99]")
+    return float(v)
 
 
 def _fraction(name: str, v: object) -> float:
@@ -250,11 +262,7 @@ class Workload:
                     raise _err(f"Phase({ph.name!r}).segments[*].proc", s.proc,
                                f"a process index < {len(self.processes)}")
         self.write_fraction = _fraction("Workload.write_fraction", self.write_fraction)
-        u = self.u_target
-        if isinstance(u, bool) or not isinstance(u, (int, float, np.integer, np.floating)) \
-                or not 0.0 < float(u) <= 0.99:
-            raise _err("Workload.u_target", u, "a number in (0, 0.99]")
-        self.u_target = float(u)
+        self.u_target = _intensity("Workload.u_target", self.u_target)
         self._starts = [p.start_s for p in self.phases]
 
     # --- time structure -------------------------------------------------------------------
@@ -290,6 +298,14 @@ class Workload:
         if ph is None or ph.write_fraction is None:
             return self.write_fraction
         return ph.write_fraction
+
+    def u_target_at(self, t_s: float) -> float:
+        """The intensity at ``t_s``: the phase's ``u_target`` if it sets one, else the
+        workload's."""
+        ph = self.phase_at(t_s)
+        if ph is None or ph.u_target is None:
+            return self.u_target
+        return ph.u_target
 
     # --- page index space -----------------------------------------------------------------
     def _check_proc(self, proc: int) -> None:
