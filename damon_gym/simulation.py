@@ -71,6 +71,33 @@ def _background_of(scenario: Scenario):
     return scenario.background_trace()
 
 
+def scenario_topology(scenario: Scenario) -> Topology:
+    """The machine the scenario simulates: its topology (a preset name, a YAML path relative
+    to the scenario, or an inline mapping) scaled by ``capacity_scale``."""
+    topo = scenario.topology
+    if isinstance(topo, dict):
+        topology = Topology.model_validate(topo)
+    elif str(topo).endswith((".yaml", ".yml")):
+        topology = load_topology(scenario.resolve(topo))
+    else:
+        topology = load_topology(topo)
+    return topology.scaled(scenario.capacity_scale) if scenario.capacity_scale != 1.0 \
+        else topology
+
+
+def scenario_damon_document(scenario: Scenario) -> dict | None:
+    """The scenario's ``damon:`` block as a damo-layout document (a referenced file is read and
+    normalised), or None when the scenario leaves DAMON at damo's defaults."""
+    d = scenario.damon
+    if d is None:
+        return None
+    if isinstance(d, str):
+        from damon_gym.formats.params import dump_damon_params
+
+        return dump_damon_params(load_damon_params(scenario.resolve(d)))
+    return d
+
+
 def build_workload(scenario: Scenario) -> Workload:
     """The scenario's workload: a generator (registry), a masim config or a replayed damo
     record, randomness from ``default_rng(scenario.seed)``; a randomised scenario is resolved
@@ -136,11 +163,7 @@ class Simulation(OnlineChanges):
         self.scenario = scenario
         self.seed = scenario.seed
         self.rng = np.random.default_rng(self.seed)
-        topo = scenario.topology
-        topology = (Topology.model_validate(topo) if isinstance(topo, dict)
-                    else load_topology(scenario.resolve(topo) if str(topo).endswith(".yaml") else topo))
-        if scenario.capacity_scale != 1.0:
-            topology = topology.scaled(scenario.capacity_scale)
+        topology = scenario_topology(scenario)
         self.topology = topology
         #: real bytes per simulated byte (1 / capacity_scale): the scale rule's one factor
         self.byte_scale = 1.0 / scenario.capacity_scale
@@ -306,6 +329,10 @@ class Simulation(OnlineChanges):
             raise ValueError(f"seconds: {seconds!r} must be >= 0")
         end = self.now_us + int(round(seconds * US))
         while self.now_us < end:
+            if self.now_us >= self._next_change_us():
+                # a change due at the end of the previous run() applies now, so that a
+                # perf_step() between the two still sees the state the last interval ran in
+                self._apply_workload_changes()
             live = [b.context for b in self.bindings if not b.context.stopped]
             t_next = max(min([end, self._next_change_us()] + [c.next_sync_us() for c in live]),
                          self.now_us + 1)
@@ -315,8 +342,6 @@ class Simulation(OnlineChanges):
             for ctx in live:
                 ctx.run_until(t_next)
             self.now_us = t_next
-            if self.now_us >= self._next_change_us():
-                self._apply_workload_changes()
 
     def hotness(self) -> HotnessCurve:
         """H(c) of the workload's current phase (rebuilt only when rates or processes change)."""

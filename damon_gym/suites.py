@@ -7,6 +7,7 @@
     entries:
       - {scenario: gups-tiny, seeds: [0, 1, 2]}
       - {scenario: gups-p2-rand, seeds: {from: 0, count: 16}}
+      - {scenario: tiering-default, seeds: [0, 1], tasks: [Tiering, Joint]}
 
 :func:`load_suite` returns the episodes as ``SuiteEntry(scenario, seed)`` tuples, in file order,
 after checking that every scenario exists and validates and that no episode repeats.
@@ -19,7 +20,7 @@ families and topologies that ``train`` never shows), ``anchors`` (perf_model.md 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -53,6 +54,11 @@ class _Entry(BaseModel):
 
     scenario: str = Field(min_length=1)
     seeds: list[int] | _SeedRange = Field(default_factory=lambda: [0])
+    tasks: list[Literal["Interleave", "Tiering", "Joint"]] | None = None
+
+    def for_task(self, task: str | None) -> bool:
+        """Whether the entry is meant for ``task`` (every task when it lists none)."""
+        return task is None or self.tasks is None or task in self.tasks
 
     @field_validator("seeds", mode="after")
     @classmethod
@@ -113,14 +119,18 @@ def _read(name_or_path: str | Path) -> tuple[_Suite, str]:
         raise SuiteError("\n".join(lines)) from None
 
 
-def load_suite(name_or_path: str | Path, *, check_scenarios: bool = True) -> list[SuiteEntry]:
-    """The episodes of a suite, ``[(scenario name, seed), ...]`` in file order. Checks that no
-    (scenario, seed) repeats and (``check_scenarios``) that every scenario loads."""
+def load_suite(name_or_path: str | Path, *, check_scenarios: bool = True,
+               task: str | None = None) -> list[SuiteEntry]:
+    """The episodes of a suite, ``[(scenario name, seed), ...]`` in file order (with ``task``:
+    only the entries meant for that task; an entry without ``tasks`` is meant for all). Checks
+    that no (scenario, seed) repeats and (``check_scenarios``) that every scenario loads."""
     suite, src = _read(name_or_path)
     out: list[SuiteEntry] = []
     seen: set[SuiteEntry] = set()
     problems: list[str] = []
     for i, e in enumerate(suite.entries):
+        if not e.for_task(task):
+            continue
         if check_scenarios:
             try:
                 load_scenario(e.scenario)
@@ -141,11 +151,11 @@ def load_suite(name_or_path: str | Path, *, check_scenarios: bool = True) -> lis
     return out
 
 
-def suite_scenarios(name_or_path: str | Path) -> list[Scenario]:
+def suite_scenarios(name_or_path: str | Path, task: str | None = None) -> list[Scenario]:
     """The concrete scenario of every episode: ``load_scenario(name).resolved(seed)``."""
     cache: dict[str, Scenario] = {}
     out = []
-    for name, seed in load_suite(name_or_path):
+    for name, seed in load_suite(name_or_path, task=task):
         if name not in cache:
             cache[name] = load_scenario(name)
         out.append(cache[name].resolved(seed))

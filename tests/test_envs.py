@@ -176,7 +176,7 @@ def test_multidiscrete_actions():
     env.reset(seed=0)
     env.step(np.array([4, 0, 0, 0, 0, 0, 0, 0, 4]))
     assert env.unwrapped.weights == [32, 0]
-    assert env.unwrapped.quota == 256 << 20
+    assert env.unwrapped.quota == 4 << 30  # the top level: quota_max
     with pytest.raises(ValueError, match="integers in 0..4"):
         env.unwrapped.step(np.array([5, 0, 0, 0, 0, 0, 0, 0, 0]))
 
@@ -191,12 +191,15 @@ def test_action_mapping_is_exact():
     assert env.quota == 4 << 20
     s = env.sim.schemes()[0]
     assert s.dests == [(0, 26), (1, 6)] and s.quota.sz == 4 << 20
-    # delta mode moves by at most delta_scale of the range
+    # delta mode moves by at most delta_scale of the (log) range: (4 GiB / 4 MiB) ** 0.1 = 2x
     d = gym.make("DamonGym/Interleave-v0", action_mode="delta", **SHORT).unwrapped
     d.reset(seed=0)
     q0 = d.quota
+    assert q0 == 128 << 20  # the middle of the log range
     d.step(np.ones(9, np.float32))
-    assert d.quota - q0 == pytest.approx(0.1 * (d.quota_max - d.quota_min), abs=4096)
+    assert d.quota == pytest.approx(2 * q0, abs=4096)
+    d.step(-np.ones(9, np.float32))
+    assert d.quota == pytest.approx(q0, abs=4096)
 
 
 def test_quantised_weights_are_canonical():

@@ -1,45 +1,51 @@
 """The DamonGym base environment: a ``Simulation`` stepped one DAMOS reset interval at a time.
 
-Tasks are small subclasses that say which DAMON parameters run (``_damon_contexts``), how the
-action space looks and what an action changes (``_apply_action``); observation, reward,
-termination and truncation are hooks too (``_observe``, ``_rewards``, ``_is_terminated``,
-``_is_truncated``), in the style of HighwayEnv's AbstractEnv.
+Tasks are small subclasses that say which schemes they add to the scenario's DAMON parameters
+(``_add_schemes``), how the action space looks and what an action changes (``_apply_action``);
+observation, reward, termination and truncation are hooks too (``_observe``, ``_rewards``,
+``_is_terminated``, ``_is_truncated``), in the style of HighwayEnv's AbstractEnv. Which
+episode a reset plays (a scenario, a suite, or ``options``) is ``episodes.EpisodeSource``'s.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from damon_gym.envs import observe, render, spaces
-from damon_gym.envs.recipes import params_document
+from damon_gym.envs.episodes import EpisodeSource
+from damon_gym.envs.recipes import SchemeRef, TaskParams
 from damon_gym.formats.params import load_damon_params
-from damon_gym.scenario import load_scenario
-from damon_gym.simulation import Simulation
+from damon_gym.simulation import Simulation, scenario_damon_document, scenario_topology
 
-MiB = 1 << 20
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 
 
 class DamonEnv(gym.Env):
     """Base class; see the task classes in ``damon_gym.envs.tasks`` for the full docs."""
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
+    #: the task's default scenario (configs/scenarios/<name>.yaml)
+    DEFAULT_SCENARIO = "default"
 
-    def __init__(self, scenario: str | dict = "default", *, step_s: float = 1.0,
-                 horizon: int = 300, beta: float = 0.2, m_cap_bytes: int = 200 * MiB,
-                 quota_min_bytes: int = 4 * MiB, quota_max_bytes: int = 256 * MiB,
-                 weight_total: int = 32, action_mode: str = "absolute",
-                 action_type: str = "box", levels: int = 9, delta_scale: float = 0.1,
-                 render_mode: str | None = None, scenario_overrides: dict | None = None) -> None:
+    def __init__(self, scenario: str | dict | None = None, *, suite: str | None = None,
+                 step_s: float = 1.0, horizon: int = 300, beta: float = 0.2,
+                 m_cap_bytes: int = 200 * MiB, quota_min_bytes: int = 4 * MiB,
+                 quota_max_bytes: int = 4 * GiB, weight_total: int = 32,
+                 action_mode: str = "absolute", action_type: str = "box", levels: int = 9,
+                 delta_scale: float = 0.1, render_mode: str | None = None,
+                 scenario_overrides: dict | None = None) -> None:
         super().__init__()
-        _check(step_s > 0, "step_s", step_s, "> 0 seconds")
+        _check(isinstance(step_s, (int, float)) and 0 < step_s <= 3600 and math.isfinite(step_s),
+               "step_s", step_s, "a number of seconds in (0, 3600]")
         _check(isinstance(horizon, int) and horizon >= 1, "horizon", horizon, "an int >= 1")
         _check(0.0 <= beta <= 1.0, "beta", beta, "[0, 1]")
         _check(m_cap_bytes > 0, "m_cap_bytes", m_cap_bytes, "> 0 bytes")
-        _check(4096 <= quota_min_bytes <= quota_max_bytes, "quota_min_bytes", quota_min_bytes,
-               "[4096, quota_max_bytes]")
+        _check(4 * KiB <= quota_min_bytes < quota_max_bytes, "quota_min_bytes", quota_min_bytes,
+               "[4096, quota_max_bytes)")
         _check(isinstance(weight_total, int) and weight_total >= 2, "weight_total", weight_total,
                "an int >= 2")
         _check(action_mode in ("absolute", "delta"), "action_mode", action_mode,
@@ -50,9 +56,12 @@ class DamonEnv(gym.Env):
         _check(0.0 < delta_scale <= 1.0, "delta_scale", delta_scale, "(0, 1]")
         _check(render_mode in (None, *self.metadata["render_modes"]), "render_mode",
                render_mode, f"None or one of {self.metadata['render_modes']}")
+        if scenario is not None and suite is not None:
+            raise ValueError("scenario, suite: give one of them, not both")
+        self.episodes = EpisodeSource(self.DEFAULT_SCENARIO if scenario is None and suite is None
+                                      else scenario, suite=suite,
+                                      overrides=scenario_overrides, task=self.task_name())
         self.scenario_arg = scenario
-        self.scenario = load_scenario(scenario, **(scenario_overrides or {}))
-        self.scenario_hash = self.scenario.content_hash()
         self.step_s, self.horizon, self.beta = float(step_s), horizon, float(beta)
         self.m_cap_bytes = int(m_cap_bytes)
         self.quota_min, self.quota_max = int(quota_min_bytes), int(quota_max_bytes)
@@ -60,10 +69,14 @@ class DamonEnv(gym.Env):
         self.action_mode, self.action_type = action_mode, action_type
         self.levels, self.delta_scale = levels, float(delta_scale)
         self.render_mode = render_mode
+        # the first episode's scenario, checked now (DAMON parameters included), built at reset
+        self.scenario = self.episodes.first()
+        self.scenario_hash = self.scenario.content_hash()
         self.topology = scenario_topology(self.scenario)
         self.nr_nodes = self.topology.nr_nodes
-        # one simulation to check the set-up early; rebuilt on every reset
-        self.sim: Simulation = self._new_sim(self.scenario.seed)
+        self._task_params(self.scenario, self.topology)
+        self.sim: Simulation | None = None
+        self.max_steps = horizon
         self.observation_space = gym.spaces.Box(spaces.LOW, spaces.HIGH, dtype=np.float32)
         n_act = self._action_dim()
         if action_type == "box":
@@ -73,8 +86,13 @@ class DamonEnv(gym.Env):
         self.steps = 0
         self.history: list[float] = []
 
+    @classmethod
+    def task_name(cls) -> str:
+        return cls.__name__.removesuffix("Env")
+
     # -- hooks for tasks -----------------------------------------------------------------------
-    def _damon_contexts(self) -> list[dict]:
+    def _add_schemes(self, tp: TaskParams) -> None:
+        """Add the task's controlled schemes (starting controls) to the scenario's parameters."""
         raise NotImplementedError
 
     def _action_dim(self) -> int:
@@ -89,26 +107,25 @@ class DamonEnv(gym.Env):
 
     def _observed_contexts(self) -> list[int]:
         """Indices of the bindings whose regions feed the hotness features."""
-        return [0]
+        return self._observed
 
     def _weights(self) -> list[int]:
         """Current dests weights per node (for the weight_share feature)."""
         return [0] * self.nr_nodes
 
-    def _first_scheme(self):
-        return self.sim.bindings[0].context.schemes.schemes[0]
-
-    def _scenario_overrides(self) -> dict:
-        return {}
+    def _main_scheme_role(self) -> str:
+        """The controlled scheme whose effective quota the observation shows."""
+        raise NotImplementedError
 
     def _observe(self) -> np.ndarray:
         return observe.observation(self)
 
     def _rewards(self, perf) -> dict[str, float]:
-        """perf_norm = X / X* (1 when the workload is idle); churn = migrated / M_cap (<= 1);
-        reward = perf_norm * (1 - beta * churn) = perf_norm + churn_penalty."""
+        """perf_norm = X / X* (0 on a step where the workload is idle: nothing is achieved);
+        churn = migrated / M_cap (<= 1); reward = perf_norm * (1 - beta * churn) =
+        perf_norm + churn_penalty."""
         p = perf.perf
-        perf_norm = 1.0 if not np.isfinite(p) else float(np.clip(p, 0.0, 1.0))
+        perf_norm = 0.0 if not np.isfinite(p) else float(np.clip(p, 0.0, 1.0))
         churn = min(1.0, perf.migrated_bytes / self.m_cap_bytes)
         return {"perf_norm": perf_norm, "churn_penalty": -perf_norm * self.beta * churn}
 
@@ -117,25 +134,53 @@ class DamonEnv(gym.Env):
         return False
 
     def _is_truncated(self) -> bool:
-        return self.steps >= self.horizon
+        """After ``max_steps``: the horizon or the end of the scenario, whichever is first."""
+        return self.steps >= self.max_steps
+
+    # -- DAMON parameters of an episode ----------------------------------------------------------
+    def _task_params(self, scenario, topology) -> TaskParams:
+        tp = TaskParams(scenario_damon_document(scenario), topology, scenario.name,
+                        scenario.paddr_nodes)
+        self._add_schemes(tp)
+        return tp
+
+    def scheme(self, role: str):
+        """A controlled scheme of the running simulation by role ("interleave", "demote",
+        "promote")."""
+        ref: SchemeRef = self._refs[role]
+        return self.sim.schemes(ref.kdamond, ref.context)[ref.scheme]
+
+    def _update(self, role: str, **fields) -> None:
+        ref: SchemeRef = self._refs[role]
+        self.sim.update_scheme(ref.scheme, kdamond_idx=ref.kdamond, context_idx=ref.context,
+                               **fields)
+
+    def _first_scheme(self):
+        return self.scheme(self._main_scheme_role())
+
+    def episode_steps(self, scenario, workload_end_s: float) -> int:
+        """Steps of an episode: ``min(horizon, T / step_s - 1)`` where ``T`` is the scenario's
+        duration or the workload's end, whichever is first; the reset's warm-up step is the
+        first of the ``T / step_s`` intervals, so no step runs past the workload."""
+        end_s = scenario.duration_us / 1e6
+        if workload_end_s > 0:
+            end_s = min(end_s, workload_end_s)
+        return max(1, min(self.horizon, int(math.floor(end_s / self.step_s + 1e-9)) - 1))
 
     # -- gymnasium API -------------------------------------------------------------------------
-    def _new_sim(self, seed: int) -> Simulation:
-        sc = self.scenario
-        extra = self._scenario_overrides()
-        if extra:
-            sc = sc.model_copy(update=extra)
-        params = load_damon_params(params_document(self._damon_contexts_for(sc)))
-        return Simulation(sc, seed, damon_params=params)
-
-    def _damon_contexts_for(self, scenario) -> list[dict]:
-        return self._damon_contexts()
-
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        sim_seed = int(self.np_random.integers(0, 2**31 - 1))
-        self.sim = self._new_sim(sim_seed)
-        self.scenario_hash = self.sim.scenario.content_hash()  # the episode's concrete scenario
+        sc = self.episodes.pick(self.np_random, seed, options)
+        self.scenario = sc
+        self.scenario_hash = sc.content_hash()  # the episode's concrete scenario
+        self.topology = scenario_topology(sc)
+        self.nr_nodes = self.topology.nr_nodes
+        tp = self._task_params(sc, self.topology)
+        if tp.paddr_nodes != sc.paddr_nodes:
+            sc = sc.model_copy(update={"paddr_nodes": tp.paddr_nodes})
+        self._refs, self._observed = dict(tp.refs), self._task_observed(tp)
+        self.sim = Simulation(sc, damon_params=load_damon_params(tp.doc))
+        self.max_steps = self.episode_steps(sc, self.sim.workload.duration_s)
         self.steps = 0
         self.history = []
         self._tried0 = self._applied0 = 0
@@ -144,7 +189,12 @@ class DamonEnv(gym.Env):
         self._mark_scheme_counters()
         return self._observe(), self._info({"perf_norm": 0.0, "churn_penalty": 0.0})
 
+    def _task_observed(self, tp: TaskParams) -> list[int]:
+        return list(tp.observed)
+
     def step(self, action):
+        if self.sim is None:
+            raise RuntimeError("step() before reset(): call env.reset() first")
         a = self._check_action(action)
         self._apply_action(a)
         perf = self.sim.step(self.step_s)
@@ -165,6 +215,18 @@ class DamonEnv(gym.Env):
             return render.rgb(self)
         return None
 
+    def phase_times(self) -> list[float]:
+        """Times (s from the episode start) where the conditions change: the workload's phase
+        changes and process starts/exits, and the background trace's steps, up to the
+        episode's end. Public so that reference policies (the phase oracle) can use it."""
+        if self.sim is None:
+            raise RuntimeError("phase_times() before reset()")
+        end = (self.max_steps + 1) * self.step_s
+        ts = set(self.sim.workload.change_times())
+        if self.sim.background is not None:
+            ts |= set(self.sim.background.change_times(end))
+        return sorted(t for t in ts if 0.0 < t < end)
+
     # -- helpers -------------------------------------------------------------------------------
     def _check_action(self, action) -> np.ndarray:
         shape = self.action_space.shape
@@ -184,6 +246,21 @@ class DamonEnv(gym.Env):
             raise ValueError(f"action: {arr.tolist()}; expected integers in 0..{self.levels - 1}")
         return -1.0 + 2.0 * arr / (self.levels - 1)
 
+    def _quota_value(self, a: float, current: int) -> int:
+        """A quota from an action component: log-uniform in [quota_min, quota_max] (absolute)
+        or moved by ``delta_scale`` of the log range (delta), 4 KiB aligned."""
+        lo, hi = self.quota_min, self.quota_max
+        if self.action_mode == "absolute":
+            q = spaces.log_scale(a, lo, hi)
+        else:
+            x = spaces.log_unscale(current, lo, hi) + 2.0 * self.delta_scale * float(a)
+            q = spaces.log_scale(float(np.clip(x, -1.0, 1.0)), lo, hi)
+        return max(4096, int(q) // 4096 * 4096)
+
+    def _start_quota(self) -> int:
+        """The starting size quota of every controlled scheme: the middle of the log range."""
+        return max(4096, int(spaces.log_scale(0.0, self.quota_min, self.quota_max)) // 4096 * 4096)
+
     def _scheme_totals(self) -> tuple[int, int]:
         tried = applied = 0
         for b in self.sim.bindings:
@@ -197,16 +274,6 @@ class DamonEnv(gym.Env):
 
     def _info(self, terms: dict[str, float]) -> dict[str, Any]:
         return observe.info(self, terms)
-
-
-def scenario_topology(scenario):
-    """The scenario's machine (preset, YAML path or inline mapping, capacity-scaled)."""
-    from damon_gym.memory.topology import Topology, load_topology
-
-    t = scenario.topology
-    topo = Topology.model_validate(t) if isinstance(t, dict) else load_topology(
-        scenario.resolve(t) if str(t).endswith(".yaml") else t)
-    return topo.scaled(scenario.capacity_scale) if scenario.capacity_scale != 1.0 else topo
 
 
 def _check(ok: bool, field: str, value: Any, allowed: str) -> None:

@@ -125,7 +125,7 @@ def _static_part(env: DamonEnv) -> tuple:
     with its static features (mask, bandwidth and idle-latency shares) and the constants."""
     topo = env.topology
     c = getattr(env, "_obs_static", None)
-    if c is not None and c[0] is topo:
+    if c is not None and c[0] is topo:  # a new topology object at every reset
         return c
     n = env.nr_nodes
     cap = np.array(topo.capacities, dtype=np.float64)
@@ -136,7 +136,9 @@ def _static_part(env: DamonEnv) -> tuple:
     node[:n, 0] = 1.0
     node[:n, 10] = bw / bw.sum()
     node[:n, 11] = l0 / l0.sum()
-    c = (topo, base, cap, float(l0.min()), float(bw.sum()), float(cap.sum()))
+    # the real machine's total memory, to compare with DAMOS's (real) tried bytes
+    c = (topo, base, cap, float(l0.min()), float(bw.sum()),
+         float(cap.sum()) * env.sim.byte_scale)
     env._obs_static = c
     return c
 
@@ -202,7 +204,8 @@ def info(env: DamonEnv, terms: dict[str, float]) -> dict[str, Any]:
         "pingpong_bytes": int(p.pingpong_bytes),
         "weights": _pad(env._weights(), np.int64),
         "esz": int(env._first_scheme().qstate.esz),
-        "node_used_bytes": _pad(mem.used_frames * mem.page_size, np.int64),
+        "node_used_bytes": _pad([env.sim.real_bytes(int(u) * mem.page_size)
+                                 for u in mem.used_frames], np.int64),
         "scenario": env.scenario.name,
         "scenario_hash": env.scenario_hash,
         "rewards": dict(terms),

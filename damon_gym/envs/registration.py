@@ -1,10 +1,14 @@
 """Registration of the DamonGym ids with Gymnasium (idempotent, JSON-serialisable kwargs).
 
-* ``DamonGym/Interleave-v0``, ``DamonGym/Tiering-v0``, ``DamonGym/Joint-v0`` on the default
-  scenario;
+* ``DamonGym/Interleave-v0``, ``DamonGym/Tiering-v0``, ``DamonGym/Joint-v0`` on each task's
+  default scenario (``interleave-default``, ``tiering-default``, ``joint-default``);
 * one id per task and scenario in configs/scenarios: ``DamonGym/<Task>-<Scenario>-v0`` with the
   scenario name in CamelCase (``masim-stairs`` -> ``MasimStairs``), as Minigrid registers its
   presets in a loop.
+
+``max_episode_steps`` is the scenario's episode length, ``min(300, duration / 1 s - 1)`` (the
+envs truncate there themselves too; with ``suite=`` or another ``horizon`` the env's own
+truncation decides).
 """
 
 from __future__ import annotations
@@ -31,17 +35,34 @@ def env_ids() -> list[str]:
     return ids
 
 
+#: each task's default scenario (the ``DEFAULT_SCENARIO`` of its class)
+DEFAULT_SCENARIOS = {"Interleave": "interleave-default", "Tiering": "tiering-default",
+                     "Joint": "joint-default"}
+HORIZON = 300  # the envs' default horizon (steps of 1 s)
+
+
+def max_episode_steps(duration_s: float, step_s: float = 1.0, horizon: int = HORIZON) -> int:
+    """``min(horizon, duration / step_s - 1)``: an episode's steps (the warm-up interval of the
+    reset is the first of the scenario's ``duration / step_s``; see ``DamonEnv.episode_steps``)."""
+    return max(1, min(horizon, int(duration_s / step_s + 1e-9) - 1))
+
+
 def register_envs() -> None:
-    from damon_gym.scenario import scenario_names
+    from damon_gym.scenario import scenario_durations
 
+    durations = scenario_durations()
     for task, entry in TASKS.items():
-        _register(f"DamonGym/{task}-v0", entry, {"scenario": "default"}, task)
-        for s in scenario_names():
-            _register(f"DamonGym/{task}-{camel(s)}-v0", entry, {"scenario": s}, task)
+        default = DEFAULT_SCENARIOS[task]
+        _register(f"DamonGym/{task}-v0", entry, {"scenario": default}, task,
+                  durations.get(default))
+        for s, d in durations.items():
+            _register(f"DamonGym/{task}-{camel(s)}-v0", entry, {"scenario": s}, task, d)
 
 
-def _register(env_id: str, entry: str, kwargs: dict, task: str) -> None:
+def _register(env_id: str, entry: str, kwargs: dict, task: str,
+              duration_s: float | None) -> None:
     if env_id in gym.registry:
         return
-    gym.register(id=env_id, entry_point=entry, kwargs=kwargs,
+    steps = max_episode_steps(duration_s) if duration_s is not None else HORIZON
+    gym.register(id=env_id, entry_point=entry, kwargs=kwargs, max_episode_steps=steps,
                  vector_entry_point=VECTOR_ENTRY_POINTS[task])

@@ -13,8 +13,10 @@ Actions (``action_mode="absolute"``, the default): each component is in [-1, 1].
   GCD is deliberate: one ratio always maps to one weight vector, and a one-unit change of the
   ratio re-targets only 1/32 of the interleaved pages under the kernel's page-offset rule,
   where a GCD-reduced vector (e.g. 24:8 -> 3:1) would re-target about half of them;
-* quota scales ``q``: bytes = ``quota_min + (q + 1) / 2 * (quota_max - quota_min)``, rounded
-  down to 4 KiB (never 0, which DAMOS reads as "no quota");
+* quota scales ``q``: log-uniform, bytes = ``quota_min * (quota_max / quota_min) ** ((q + 1)
+  / 2)`` (defaults 4 MiB .. 4 GiB of the real machine per 1 s step, so each quarter of the
+  range is a factor of 5.6), rounded down to 4 KiB (never 0, which DAMOS reads as "no
+  quota");
 * goal targets (tiering) ``g``: basis points = ``lo + (g + 1) / 2 * (hi - lo)``, rounded.
 
 ``action_mode="delta"``: the same components move the current value by at most
@@ -43,7 +45,7 @@ NODE_FEATURES = (
     ("idle_latency_share", 0.0, 1.0, "the node's share of the sum of idle latencies (static)"),
 )
 GLOBAL_FEATURES = (
-    ("esz_ratio", 0.0, 1.0, "effective quota of the first scheme / quota_max"),
+    ("esz_ratio", 0.0, 1.0, "effective quota of the controlled scheme / quota_max"),
     ("migrated_ratio", 0.0, 16.0, "bytes migrated in the last step / M_cap"),
     ("tried_ratio", 0.0, 16.0, "bytes DAMOS tried in the last step / total memory"),
     ("applied_ratio", 0.0, 16.0, "bytes DAMOS applied in the last step / M_cap"),
@@ -93,3 +95,17 @@ def scale(a: float, lo: float, hi: float) -> float:
 def unscale(v: float, lo: float, hi: float) -> float:
     """[lo, hi] -> [-1, 1]."""
     return float(np.clip(2.0 * (v - lo) / (hi - lo) - 1.0, -1.0, 1.0)) if hi > lo else 0.0
+
+
+def log_scale(a: float, lo: float, hi: float) -> float:
+    """[-1, 1] -> [lo, hi], log-uniform (lo > 0)."""
+    x = (float(np.clip(a, -1.0, 1.0)) + 1.0) / 2.0
+    return float(lo * (hi / lo) ** x)
+
+
+def log_unscale(v: float, lo: float, hi: float) -> float:
+    """[lo, hi] -> [-1, 1], the inverse of ``log_scale``."""
+    if hi <= lo:
+        return 0.0
+    x = np.log(max(float(v), lo) / lo) / np.log(hi / lo)
+    return float(np.clip(2.0 * x - 1.0, -1.0, 1.0))

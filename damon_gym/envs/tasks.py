@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from damon_gym.envs import recipes, spaces
+from damon_gym.envs import spaces
 from damon_gym.envs.base import DamonEnv
 from damon_gym.envs.spaces import N_MAX
 
@@ -45,30 +45,40 @@ _OBS_DOC = """
 _COMMON_DOC = """
     ## Rewards
 
-    ``r = perf_norm * (1 - beta * churn)`` with ``perf_norm = clip(X / X*, 0, 1)`` (measured
+    ``r = perf_norm * (1 - beta * churn)`` with ``perf_norm = clip(X / X*, 0, 1)`` (simulated
     throughput over the capacity-feasible optimum of the current phase and background;
-    shared/perf_model.md section 2.5; 1 when the workload is idle) and
-    ``churn = min(1, migrated bytes of the step / M_cap)``. ``info["rewards"]`` holds the terms
-    ``perf_norm`` and ``churn_penalty = -perf_norm * beta * churn``; they sum to the reward.
+    docs/reward.md; 0 on a step where the workload is idle) and ``churn = min(1, migrated
+    bytes of the step / M_cap)``, bytes of the real machine the scenario stands for. Migration
+    also costs throughput itself: its copy traffic loads both nodes and kdamond's CPU time
+    slows the application in the step it happens, so X already drops. ``info["rewards"]``
+    holds the terms ``perf_norm`` and ``churn_penalty = -perf_norm * beta * churn``; they sum
+    to the reward.
 
     ## Starting State
 
-    The scenario's workload starts (pages placed by its mempolicy, default first touch on the
-    CPU's node), the controls take their starting values (below), and one step of monitoring
-    runs before the first observation. The simulation seed is drawn from ``reset(seed=...)``.
+    The episode's scenario (see Arguments) starts: its workload's pages placed by its
+    mempolicy (default first touch on the CPU's node), its DAMON parameters running with the
+    task's schemes added at their starting controls (below), and one step of monitoring runs
+    before the first observation.
 
     ## Episode End
 
-    Truncation after ``horizon`` steps (default 300). No termination: a simulated machine has no
-    failure state.
+    Truncation after ``min(horizon, T / step_s - 1)`` steps, ``T`` being the scenario's
+    duration or the workload's end if earlier (the reset's warm-up interval is the first of
+    the ``T / step_s``), so no step comes after the workload. No termination: a simulated
+    machine has no failure state.
 
     ## Arguments
 
-    ``gym.make(id, scenario="default", step_s=1.0, horizon=300, beta=0.2,
-    m_cap_bytes=200 MiB, quota_min_bytes=4 MiB, quota_max_bytes=256 MiB, weight_total=32,
+    ``gym.make(id, scenario=None, suite=None, step_s=1.0, horizon=300, beta=0.2,
+    m_cap_bytes=200 MiB, quota_min_bytes=4 MiB, quota_max_bytes=4 GiB, weight_total=32,
     action_mode="absolute"|"delta", action_type="box"|"multidiscrete", levels=9,
     delta_scale=0.1, render_mode=None|"ansi"|"rgb_array", scenario_overrides=None)``.
-    ``scenario`` is a name in configs/scenarios or a path to a scenario YAML.
+    ``scenario`` is a name in configs/scenarios or a path to a scenario YAML (default: the
+    task's default scenario); ``reset(seed=K)`` plays its episode K (the suites' (name, K)).
+    ``suite`` draws a (scenario, seed) entry of that suite at every reset.
+    ``reset(options={"scenario": NAME_OR_PATH, "seed": K})`` plays exactly that episode. Byte
+    arguments are the real machine's bytes.
 
     ## Vectorized environment
 
@@ -88,12 +98,14 @@ class InterleaveEnv(DamonEnv):
 
     ## Description
 
-    One vaddr DAMON context monitors the workload's processes and runs one ``migrate_hot``
-    scheme (hot = at least 5 % of the samples, any age, applied every 1 s) whose ``dests``
-    are all the nodes: each hot folio goes to the node its VMA page offset selects under the
-    weighted-interleave rule. The agent sets the dests weights and the scheme's size quota
-    (bytes per 1 s). The right answer depends on the regime: all hot pages on the fastest node
-    when latency-bound, bandwidth-proportional weights when bandwidth-bound.
+    A ``migrate_hot`` scheme (hot = at least 5 % of the samples, any age, applied every 1 s)
+    whose ``dests`` are all the nodes is added to the scenario's first vaddr context (or to a
+    vaddr context of damo's defaults): each hot folio goes to the node its VMA page offset
+    selects under the weighted-interleave rule. The agent sets the dests weights and the
+    scheme's size quota (bytes per 1 s). The right answer depends on the regime: all hot pages
+    on the fastest node when latency-bound, bandwidth-proportional weights when
+    bandwidth-bound, something in between under background load, and no change at all when
+    nothing changed (migrating costs). Default scenario: ``interleave-default``.
 
     ## Action Space
 
@@ -102,47 +114,48 @@ class InterleaveEnv(DamonEnv):
     | index | meaning | mapping |
     |-------|---------|---------|
     | 0..7 | weight preference of node 0..7 | share ``(a_i+1)/sum(a_j+1)`` over existing nodes, quantised to integer weights summing to ``weight_total`` (32) |
-    | 8 | quota | ``quota_min + (a+1)/2 (quota_max - quota_min)`` bytes per 1 s, 4 KiB aligned |
+    | 8 | quota | ``quota_min * (quota_max / quota_min) ** ((a+1)/2)`` bytes per 1 s (log-uniform, 4 MiB .. 4 GiB), 4 KiB aligned |
 
     Slots of nodes the machine does not have are ignored. Starting controls: the kernel's
-    bandwidth-derived weights (weighted interleave auto mode) and half of the quota range.
+    bandwidth-derived weights (weighted interleave auto mode) and the middle of the quota
+    range (128 MiB per 1 s at the defaults).
 """ + _OBS_DOC + _COMMON_DOC
+
+    DEFAULT_SCENARIO = "interleave-default"
 
     def _action_dim(self) -> int:
         return N_MAX + 1
 
-    def _damon_contexts(self) -> list[dict]:
-        return [recipes.interleave_context(self._start_weights(), self.quota_max // 2)]
-
-    def _start_weights(self) -> list[int]:
-        auto = np.asarray(self.topology.auto_weights(), dtype=float)
+    def _start_weights(self, topology) -> list[int]:
+        auto = np.asarray(topology.auto_weights(), dtype=float)
         return spaces.quantise_weights(auto, self.weight_total)
 
-    def _reset_controls(self) -> None:
-        self.weights = self._start_weights()
-        self.quota = self.quota_max // 2
-        self._commit_interleave(0)
+    def _add_schemes(self, tp) -> None:
+        tp.add_interleave(self._start_weights(tp.topology), self._start_quota())
 
-    def _commit_interleave(self, ctx_idx: int) -> None:
-        self.sim.update_scheme(0, kdamond_idx=ctx_idx, dests=list(enumerate(self.weights)),
-                               sz=self.quota)
+    def _main_scheme_role(self) -> str:
+        return "interleave"
+
+    def _reset_controls(self) -> None:
+        self.weights = self._start_weights(self.topology)
+        self.quota = self._start_quota()
+
+    def _commit_interleave(self) -> None:
+        self._update("interleave", dests=list(enumerate(self.weights)), sz=self.quota)
 
     def _apply_action(self, a: np.ndarray) -> None:
         self._interleave_controls(a[:N_MAX], a[N_MAX])
-        self._commit_interleave(0)
+        self._commit_interleave()
 
     def _interleave_controls(self, prefs: np.ndarray, q: float) -> None:
         n = self.nr_nodes
-        lo, hi = self.quota_min, self.quota_max
         if self.action_mode == "absolute":
             shares = spaces.prefs_to_shares(prefs[:n])
-            quota = spaces.scale(q, lo, hi)
         else:
             cur = np.asarray(self.weights, float) / sum(self.weights)
             shares = np.clip(cur + self.delta_scale * np.asarray(prefs[:n]), 0.0, None)
-            quota = float(np.clip(self.quota + self.delta_scale * q * (hi - lo), lo, hi))
         self.weights = spaces.quantise_weights(shares, self.weight_total)
-        self.quota = max(4096, int(quota) // 4096 * 4096)
+        self.quota = self._quota_value(q, self.quota)
 
     def _weights(self) -> list[int]:
         return list(self.weights)
@@ -153,14 +166,22 @@ class TieringEnv(DamonEnv):
 
     ## Description
 
-    Two paddr contexts as in damo ``scripts/mem_tier.sh`` and the kernel's ``mtier`` sample:
-    on the fast node (the CPU's) a ``migrate_cold`` scheme demotes idle memory to the slow node
-    (the next node of the fast node's fallback order), rejecting young pages, with a
-    ``node_mem_free_bp`` goal on the fast node; on the slow node a ``migrate_hot`` scheme
-    promotes memory with at least 5 % of samples to the fast node, young pages only, with a
-    ``node_mem_used_bp`` goal on the fast node. Both quotas are goal-tuned (``consist``) and
-    capped by their size quota. The agent sets the two size quotas and the two goal targets.
-    Other nodes of bigger machines take no part.
+    The ``mem_tier.sh`` recipe of damo and the kernel's ``mtier`` sample, added to the
+    scenario's paddr contexts (or to contexts of its own): on the fast node (the CPU's) a
+    ``migrate_cold`` scheme demotes idle memory to the slow node (the next node of the fast
+    node's fallback order), rejecting young pages, with a ``node_mem_free_bp`` goal on the
+    fast node; on the slow node a ``migrate_hot`` scheme promotes memory with at least 5 % of
+    samples to the fast node, young pages only, with a ``node_mem_used_bp`` goal on the fast
+    node. Both quotas are goal-tuned and capped by their size quota. The agent sets the two
+    size quotas and the two goal targets. Other nodes of bigger machines take no part.
+
+    The goals are tuned by the kernel's ``temporal`` tuner (v7.1): the full size quota while a
+    goal is unmet, nothing once it is met, so an action takes effect in the next step.
+    ``goal_tuner="consist"`` runs the upstream recipe's tuner instead, whose exponential ramp
+    from one byte (``esz`` grows by at most 2x per reset interval, and by ~1.1x when the fast
+    node is 90 % full) takes minutes to reach the GiB quotas of the machines the scenarios
+    stand for. Default scenario: ``tiering-default`` (a working set that grows from 1.2x to 3x the
+    fast node and a hot set that moves).
 
     ## Action Space
 
@@ -168,92 +189,97 @@ class TieringEnv(DamonEnv):
 
     | index | meaning | mapping |
     |-------|---------|---------|
-    | 0 | demote quota | ``quota_min + (a+1)/2 (quota_max - quota_min)`` bytes per 1 s |
+    | 0 | demote quota | ``quota_min * (quota_max / quota_min) ** ((a+1)/2)`` bytes per 1 s (log-uniform) |
     | 1 | promote quota | same |
-    | 2 | demote goal: fast node free memory target | 10 .. 5000 bp |
-    | 3 | promote goal: fast node used memory target | 5000 .. 9990 bp |
+    | 2 | demote goal: fast node free memory target | 10 .. 5000 bp (linear) |
+    | 3 | promote goal: fast node used memory target | 5000 .. 9990 bp (linear) |
 
-    Starting controls: both quotas at half the range, targets 50 bp free and 9970 bp used
-    (the upstream recipe).
+    Starting controls: both quotas at the middle of the range, targets 50 bp free and 9970 bp
+    used (the upstream recipe).
 """ + _OBS_DOC + _COMMON_DOC
 
+    DEFAULT_SCENARIO = "tiering-default"
     FREE_BP = (10, 5000)
     USED_BP = (5000, 9990)
+    START_FREE_BP, START_USED_BP = 50, 9970
 
     def _action_dim(self) -> int:
         return 4
 
-    def _scenario_overrides(self) -> dict:
-        fast, slow = recipes.tiering_nodes(self.topology)
-        return {"paddr_nodes": [fast, slow]}
+    def __init__(self, *args, goal_tuner: str = "temporal", **kwargs) -> None:
+        if goal_tuner not in ("temporal", "consist"):
+            raise ValueError(f"goal_tuner: {goal_tuner!r} is not allowed; expected 'temporal' "
+                             "or 'consist'")
+        self.goal_tuner = goal_tuner
+        super().__init__(*args, **kwargs)
 
-    def _damon_contexts(self) -> list[dict]:
-        return recipes.tiering_contexts(self.topology,
-                                        demote_quota=self.quota_max // 2,
-                                        promote_quota=self.quota_max // 2, free_target_bp=50,
-                                        used_target_bp=9970)
+    def _add_schemes(self, tp) -> None:
+        q = self._start_quota()
+        tp.add_tiering(demote_quota=q, promote_quota=q, free_target_bp=self.START_FREE_BP,
+                       used_target_bp=self.START_USED_BP, tuner=self.goal_tuner)
+
+    def _main_scheme_role(self) -> str:
+        return "promote"
 
     def _reset_controls(self) -> None:
-        self.tier = {"demote": self.quota_max // 2, "promote": self.quota_max // 2,
-                     "free_bp": 50, "used_bp": 9970}
+        q = self._start_quota()
+        self.tier = {"demote": q, "promote": q, "free_bp": self.START_FREE_BP,
+                     "used_bp": self.START_USED_BP}
 
     def _tier_controls(self, a: np.ndarray) -> None:
-        lo, hi = self.quota_min, self.quota_max
-        names = (("demote", lo, hi), ("promote", lo, hi), ("free_bp", *self.FREE_BP),
-                 ("used_bp", *self.USED_BP))
-        for x, (name, a_lo, a_hi) in zip(a, names, strict=True):
+        for name, x in zip(("demote", "promote"), a[:2], strict=True):
+            self.tier[name] = self._quota_value(x, self.tier[name])
+        for name, x, (lo, hi) in (("free_bp", a[2], self.FREE_BP), ("used_bp", a[3], self.USED_BP)):
             if self.action_mode == "absolute":
-                v = spaces.scale(x, a_lo, a_hi)
+                v = spaces.scale(x, lo, hi)
             else:
-                v = float(np.clip(self.tier[name] + self.delta_scale * x * (a_hi - a_lo), a_lo, a_hi))
-            self.tier[name] = max(4096, int(v) // 4096 * 4096) if name in ("demote", "promote") \
-                else int(round(v))
+                v = float(np.clip(self.tier[name] + self.delta_scale * x * (hi - lo), lo, hi))
+            self.tier[name] = int(round(v))
 
-    def _commit_tiering(self, first: int) -> None:
+    def _commit_tiering(self) -> None:
         t = self.tier
-        self.sim.update_scheme(0, kdamond_idx=first, sz=t["demote"], goal_targets=[t["free_bp"]])
-        self.sim.update_scheme(0, kdamond_idx=first + 1, sz=t["promote"],
-                               goal_targets=[t["used_bp"]])
+        self._update("demote", sz=t["demote"], goal_targets=[t["free_bp"]])
+        self._update("promote", sz=t["promote"], goal_targets=[t["used_bp"]])
 
     def _apply_action(self, a: np.ndarray) -> None:
         self._tier_controls(a)
-        self._commit_tiering(0)
-
-    def _observed_contexts(self) -> list[int]:
-        return [0, 1]
+        self._commit_tiering()
 
     def _weights(self) -> list[int]:
         return [0] * self.nr_nodes
 
 
 class JointEnv(InterleaveEnv, TieringEnv):
-    __doc__ = """Interleave hot pages and tier cold ones at once, under changing background load.
+    __doc__ = """Interleave hot pages and tier cold ones at once, under changing conditions.
 
     ## Description
 
-    The Interleave task's vaddr context (migrate_hot with weighted dests) and the Tiering
-    task's two paddr contexts run together; unless the scenario sets a background trace, the
-    Colloid ``vary-pulse5`` antagonist trace loads the fast node, so the best split moves over
-    time.
+    The Interleave task's ``migrate_hot`` scheme with weighted dests (in the scenario's vaddr
+    context) and the Tiering task's two paddr schemes run together. Default scenario:
+    ``joint-default`` (a working set larger than the fast node, latency- and bandwidth-bound
+    phases and background load on the fast node that comes and goes).
 
     ## Action Space
 
     ``Box(-1, 1, (13,), float32)``: indices 0..8 as in Interleave-v0, 9..12 as 0..3 of
-    Tiering-v0 (same mappings).
+    Tiering-v0 (same mappings). The observation's hotness features come from the vaddr
+    context.
 """ + _OBS_DOC + _COMMON_DOC
+
+    DEFAULT_SCENARIO = "joint-default"
 
     def _action_dim(self) -> int:
         return N_MAX + 1 + 4
 
-    def _scenario_overrides(self) -> dict:
-        out = TieringEnv._scenario_overrides(self)
-        if getattr(self.scenario, "background", None) is None and \
-                "background" in type(self.scenario).model_fields:
-            out["background"] = "vary-pulse5"
-        return out
+    def _add_schemes(self, tp) -> None:
+        InterleaveEnv._add_schemes(self, tp)
+        TieringEnv._add_schemes(self, tp)
 
-    def _damon_contexts(self) -> list[dict]:
-        return InterleaveEnv._damon_contexts(self) + TieringEnv._damon_contexts(self)
+    def _task_observed(self, tp) -> list[int]:
+        return [tp.observed[0]]  # the vaddr context of the interleave scheme
+
+    def _main_scheme_role(self) -> str:
+        return "interleave"
 
     def _reset_controls(self) -> None:
         InterleaveEnv._reset_controls(self)
@@ -262,11 +288,8 @@ class JointEnv(InterleaveEnv, TieringEnv):
     def _apply_action(self, a: np.ndarray) -> None:
         self._interleave_controls(a[:N_MAX], a[N_MAX])
         self._tier_controls(a[N_MAX + 1:])
-        self._commit_interleave(0)
-        self._commit_tiering(1)
-
-    def _observed_contexts(self) -> list[int]:
-        return [0]
+        self._commit_interleave()
+        self._commit_tiering()
 
     def _weights(self) -> list[int]:
         return InterleaveEnv._weights(self)

@@ -46,6 +46,11 @@ class DamonVectorEnv(VectorEnv):
             if task not in TASKS:
                 raise ValueError(f"task: {task!r}; allowed: {', '.join(TASKS)}")
             entry, kw = TASKS[task], dict(kwargs)
+        # Gymnasium passes the registration's max_episode_steps along; the envs truncate
+        # themselves (DamonEnv.episode_steps), so it only caps the horizon
+        steps = kw.pop("max_episode_steps", None)
+        if steps is not None:
+            kw.setdefault("horizon", int(steps))
         module, cls = entry.split(":")
         env_cls = getattr(__import__(module, fromlist=[cls]), cls)
         self.envs = [env_cls(render_mode=render_mode, **kw) for _ in range(num_envs)]

@@ -19,9 +19,11 @@ import numpy as np
 
 from damon_gym.workloads import generators
 from damon_gym.workloads.model import MempolicySpec, Workload
+from damon_gym.workloads.phased import phased
 
 GENERATORS = {name: getattr(generators, name) for name in generators.__all__
               if callable(getattr(generators, name))}
+GENERATORS["phased"] = phased
 
 
 def names() -> list[str]:
