@@ -7,6 +7,9 @@
   tiering controls it holds the upstream mem_tier settings (mid quota, 50 bp free / 9970 bp
   used targets). Works on the Box action spaces of every task; it reads the machine's
   topology (what the kernel's auto mode reads from firmware).
+
+``make_agent(name, env)`` gives these two and ``instant-oracle``
+(``agents.references.InstantOracleAgent``) by name, for ``damon-gym run --policies``.
 """
 
 from __future__ import annotations
@@ -71,9 +74,26 @@ class BandwidthWeightsAgent:
         return self.action.copy()
 
 
+#: the built-in policies ``make_agent`` (and ``damon-gym run --policies``) knows
+POLICIES = ("random", "bandwidth-weights", "instant-oracle")
+
+
+def check_policy(name: str) -> str:
+    """``name`` if it is a built-in policy, else a ValueError listing them."""
+    if name not in POLICIES:
+        raise ValueError(f"policy: {name!r} is not a built-in policy; allowed: "
+                         f"{', '.join(POLICIES)}")
+    return name
+
+
 def make_agent(name: str, env: gym.Env):
+    """A built-in policy by name: ``random``, ``bandwidth-weights`` or ``instant-oracle``
+    (``agents.references.InstantOracleAgent``, which reads ground truth from ``info``)."""
+    check_policy(name)
     if name == "random":
         return RandomAgent(env.action_space)
     if name == "bandwidth-weights":
         return BandwidthWeightsAgent(env)
-    raise ValueError(f"policy: {name!r}; allowed: random, bandwidth-weights")
+    from agents.references import InstantOracleAgent
+
+    return InstantOracleAgent(env)
