@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONSTRAINTS ?= constraints.txt
 ENV ?= DamonGym/Interleave-v0
-POLICY ?= bandwidth-weights
-SCENARIO ?= default
+# empty: `make run` plays the env's own scenario with the default policies of `damon-gym run`
+SCENARIO ?=
+POLICIES ?=
 SECONDS ?= 20
 
 .PHONY: setup run record test bench lint clean
@@ -22,12 +23,15 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 
 setup: $(VENV)/.installed
 
-# the main job: one episode of the env on the default scenario with a built-in policy
+# the main job: one episode of the env (its own scenario unless SCENARIO is set) with the
+# built-in policies side by side (POLICIES=a,b to choose)
 run: setup
-	$(BIN)/damon-gym run --env $(ENV) --policy $(POLICY) --episodes 1
+	$(BIN)/damon-gym run --env $(ENV)$(if $(SCENARIO), --scenario $(SCENARIO))$(if $(POLICIES), --policies $(POLICIES))
 
+# record defaults to the scenario `default`
+RECORD_SCENARIO = $(or $(SCENARIO),default)
 record: setup
-	$(BIN)/damon-gym record --scenario $(SCENARIO) --seconds $(SECONDS) --out out/$(SCENARIO).damon.data
+	$(BIN)/damon-gym record --scenario $(RECORD_SCENARIO) --seconds $(SECONDS) --out out/$(RECORD_SCENARIO).damon.data
 
 test: setup
 	$(BIN)/python -m pytest -n 2 tests
