@@ -56,8 +56,10 @@ class DamonEnv(gym.Env):
         _check(0.0 < delta_scale <= 1.0, "delta_scale", delta_scale, "(0, 1]")
         _check(render_mode in (None, *self.metadata["render_modes"]), "render_mode",
                render_mode, f"None or one of {self.metadata['render_modes']}")
-        if scenario is not None and suite is not None:
-            raise ValueError("scenario, suite: give one of them, not both")
+        if suite is not None:
+            # a suite replaces the scenario: gym.make(id, suite=...) merges the id's
+            # registered kwargs, which always name a scenario, with the caller's
+            scenario = None
         self.episodes = EpisodeSource(self.DEFAULT_SCENARIO if scenario is None and suite is None
                                       else scenario, suite=suite,
                                       overrides=scenario_overrides, task=self.task_name())

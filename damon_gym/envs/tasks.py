@@ -76,7 +76,8 @@ _COMMON_DOC = """
     delta_scale=0.1, render_mode=None|"ansi"|"rgb_array", scenario_overrides=None)``.
     ``scenario`` is a name in configs/scenarios or a path to a scenario YAML (default: the
     task's default scenario); ``reset(seed=K)`` plays its episode K (the suites' (name, K)).
-    ``suite`` draws a (scenario, seed) entry of that suite at every reset.
+    ``suite`` draws a (scenario, seed) entry of that suite at every reset (instead of
+    ``scenario``).
     ``reset(options={"scenario": NAME_OR_PATH, "seed": K})`` plays exactly that episode. Byte
     arguments are the real machine's bytes.
 
