@@ -4,21 +4,25 @@ They bound what a learner can reach on a scenario (docs/headroom.md). The consta
 nothing; the oracles read ground truth that no real system has, and say so:
 
 * ``ConstantAgent``: one fixed action for the whole episode. ``constant_grid(env)`` lists the
-  grid ``damon-gym headroom`` sweeps for each task (weights x quota for Interleave, quotas x
-  goal targets for Tiering, a cross of both for Joint).
+  grid ``damon-gym headroom`` sweeps for each task: Interleave, 7 weight vectors x 3 quotas
+  (min, middle, max of the log range); Tiering, 3 quotas x 3 pairs of goal targets; Joint,
+  (all-fast, 75 % fast, bandwidth) x (middle, max quota) plus equal weights at the max quota,
+  crossed with the tiering quotas min / middle / max at the upstream targets.
 * ``InstantOracleAgent``: reads ``info["f_star"]``, the model's optimal access shares of the
   current phase and background, and ``info["shares"]``, the true shares of the placement (both
-  ground truth). Interleave: dests weights proportional to ``f_star``; the quota is
-  ``quota_max`` while the true shares are more than ``tolerance`` (2 %) from the optimum and
-  ``quota_min`` once they are within it, so it re-balances as fast as DAMOS lets it and then
-  holds still. Tiering: while the fast node's true share is more than ``tier_tolerance``
-  (3 %) below the optimum's, demotion and promotion at ``quota_max`` with room made on the
-  fast node (10 % free, 99.9 % used targets); otherwise ``quota_min`` and targets that ask
-  for nothing while the fast node is full (0.1 % free, 50 % used). Joint: both. It pays its
-  churn like any policy.
-* ``PhaseOracleAgent``: a schedule of constant actions switched at the scenario's phase
-  changes (``env.phase_times()``): the best constant of the grid for each phase, as measured
-  by ``damon-gym headroom`` on the same episode. It reads the time (``info["time_s"]``).
+  ground truth). Interleave: dests weights proportional to ``f_star``, the quota at
+  ``quota_max`` from a change of the optimum until the true shares are within ``tolerance``
+  (2 %) of it or stop getting closer (DAMOS can do no better from there), then ``quota_min``
+  until the optimum changes or the gap opens again. Tiering: the same move-or-hold rule on
+  the fast node's share: while moving, demotion and promotion at ``quota_max`` with room made
+  on the fast node (10 % free, 99.9 % used targets); while holding, ``quota_min`` and targets
+  that ask for nothing while the fast node is full (0.1 % free, 50 % used). Joint: both. It
+  pays its churn like any policy.
+* ``PhaseOracleAgent``: a schedule of policies switched at the scenario's phase changes
+  (``env.phase_times()``): for each phase, the best of the grid's constants and the instant
+  oracle from the state the earlier phases left, as ``damon-gym headroom`` finds it on the
+  same episode. It reads the time (``info["time_s"]``) and, through the instant oracle,
+  ground truth.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from damon_gym.envs.spaces import N_MAX, log_unscale, unscale
+from damon_gym.envs.spaces import N_MAX, log_unscale, quantise_weights, unscale
 
 MiB, GiB = 1 << 20, 1 << 30
 
@@ -120,6 +124,8 @@ def constant_grid(env: gym.Env) -> list[tuple[str, np.ndarray]]:
     weights = [w for w in weight_grid(base) if w[0] in ("fast 100%", "fast 75%", "bandwidth")]
     inter = [(f"{wl}, {ql}", interleave_action(base, w, q)) for wl, w in weights
              for ql, q in quotas[1:]]
+    inter += [(f"equal, {quotas[2][0]}", interleave_action(base, dict(weight_grid(base))["equal"],
+                                                           quotas[2][1]))]
     tier3 = [tier[0], tier[3], tier[6]]  # min / mid / max quota, upstream targets
     return [(f"{il}; {tl}", np.concatenate([ia, ta])) for il, ia in inter for tl, ta in tier3]
 
@@ -138,6 +144,35 @@ class ConstantAgent:
         return self.action.copy()
 
 
+class _MoveOrHold:
+    """When to move: from a change of the optimum (or a gap that opened) until the gap is
+    within ``tolerance`` or stops shrinking (DAMOS can do no better from here); then hold
+    until the optimum changes again or the gap grows by ``tolerance`` beyond where the last
+    move left it."""
+
+    def __init__(self, tolerance: float, patience: int = 4, progress: float = 0.003) -> None:
+        self.tolerance, self.patience, self.progress = tolerance, patience, progress
+        self.reset()
+
+    def reset(self) -> None:
+        self.moving, self.target, self.left_at, self.best, self.stale = False, None, 0.0, 1.0, 0
+
+    def __call__(self, target: Any, gap: float) -> bool:
+        changed = self.target is None or not np.array_equal(target, self.target)
+        if changed or (not self.moving and gap > max(self.left_at, 0.0) + self.tolerance):
+            self.moving, self.target, self.best, self.stale = gap > self.tolerance, target, gap, 0
+            self.left_at = gap
+            return self.moving
+        if self.moving:
+            if gap < self.best - self.progress:
+                self.best, self.stale = gap, 0
+            else:
+                self.stale += 1
+            if gap <= self.tolerance or self.stale >= self.patience:
+                self.moving, self.left_at = False, gap
+        return self.moving
+
+
 class InstantOracleAgent:
     """The model's optimal split every step (see the module docstring; reads ground truth:
     ``info["f_star"]`` and ``info["shares"]``)."""
@@ -149,11 +184,12 @@ class InstantOracleAgent:
         self.env = env
         self.base = _base(env)
         self.task = _task(self.base)
-        self.tolerance = float(tolerance)
-        self.tier_tolerance = float(tier_tolerance)
+        self.weights = _MoveOrHold(tolerance)
+        self.tier = _MoveOrHold(tier_tolerance)
 
     def reset(self, seed: int | None = None) -> None:
-        pass
+        self.weights.reset()
+        self.tier.reset()
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         base = self.base
@@ -162,15 +198,17 @@ class InstantOracleAgent:
         shares = np.asarray(info["shares"][:n], dtype=np.float64)
         if f_star.sum() <= 0:  # no optimum known (idle or before the first step): hold
             f_star = shares if shares.sum() > 0 else np.ones(n) / n
-        off = float(np.abs(f_star - shares).max())
-        move = off > self.tolerance
-        q = base.quota_max if move else base.quota_min
         parts = []
         if self.task in ("Interleave", "Joint"):
-            parts.append(interleave_action(base, f_star, q))
+            target = np.asarray(quantise_weights(f_star, base.weight_total))
+            move = self.weights(target, float(np.abs(f_star - shares).max()))
+            parts.append(interleave_action(base, f_star,
+                                           base.quota_max if move else base.quota_min))
         if self.task in ("Tiering", "Joint"):
             fast = base.topology.cpu_node
-            if f_star[fast] - shares[fast] > self.tier_tolerance:  # make room, then fill it
+            target = np.round(f_star[fast] / 0.01).astype(np.int64)  # the optimum, to 1 %
+            if self.tier(np.array([target]), float(f_star[fast] - shares[fast])):
+                # room on the fast node, then fill it
                 parts.append(tiering_action(base, base.quota_max, base.quota_max, 1000, 9990))
             else:  # targets that ask for nothing while the fast node is full: hold still
                 parts.append(tiering_action(base, base.quota_min, base.quota_min, 10, 5000))
@@ -178,21 +216,23 @@ class InstantOracleAgent:
 
 
 class PhaseOracleAgent:
-    """Constant actions switched at given times: ``schedule`` = [(start_s, action), ...]
-    sorted by start; the action of the last start <= ``info["time_s"]`` (the time at the
-    start of the coming step) is played."""
+    """Policies switched at given times: ``schedule`` = [(start_s, action or agent), ...]
+    sorted by start; the entry of the last start <= ``info["time_s"]`` (the time at the start
+    of the coming step) acts: an action is played as it is, an agent is asked (an agent keeps
+    its state across the phases it plays)."""
 
     name = "phase-oracle"
 
     def __init__(self, schedule: list[tuple[float, Any]]) -> None:
         if not schedule:
-            raise ValueError("schedule: need at least one (start_s, action)")
+            raise ValueError("schedule: need at least one (start_s, action or agent)")
         self.starts = [float(t) for t, _ in schedule]
-        self.actions = [np.asarray(a, dtype=np.float32) for _, a in schedule]
+        self.policies = [p if hasattr(p, "act") else ConstantAgent(p) for _, p in schedule]
 
     def reset(self, seed: int | None = None) -> None:
-        pass
+        for p in {id(p): p for p in self.policies}.values():
+            p.reset(seed)
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         i = max(bisect.bisect_right(self.starts, float(info["time_s"]) + 1e-9) - 1, 0)
-        return self.actions[i].copy()
+        return self.policies[i].act(obs, info)

@@ -88,12 +88,37 @@ def make_background(spec: Any) -> BackgroundTrace | None:
     return background_from_spec(spec)
 
 
+def intensity_schedule(steps: Any) -> tuple[tuple[float, float], ...]:
+    """A ``workload.u_target`` schedule ``[[start_s, u], ...]`` checked: the first start 0,
+    starts increasing, every ``u`` in (0, 0.99]."""
+    where = "workload.u_target"
+    if not isinstance(steps, (list, tuple)) or not steps:
+        raise ValueError(f"{where}: got {steps!r}; allowed: a non-empty list [[start_s, u], ...]")
+    out: list[tuple[float, float]] = []
+    for i, st in enumerate(steps):
+        ok = (isinstance(st, (list, tuple)) and len(st) == 2
+              and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in st))
+        if not ok:
+            raise ValueError(f"{where}[{i}]: got {st!r}; allowed: [start_s, u]")
+        t, u = float(st[0]), float(st[1])
+        if not 0.0 < u <= 0.99:
+            raise ValueError(f"{where}[{i}]: u {st[1]!r}; allowed: a number in (0, 0.99]")
+        if (i == 0 and t != 0.0) or (i > 0 and not t > out[-1][0]) or t > 1e9:
+            raise ValueError(f"{where}[{i}]: start {st[0]!r}; allowed: 0 for the first step, "
+                             "then increasing seconds")
+        out.append((t, u))
+    return tuple(out)
+
+
 class WorkloadSpec(BaseModel):
     """A workload: a ``preset`` (configs/workloads/<name>.yaml, expanded at load, the other
     keys merged over it), or exactly one of a generator with ``params``, a ``masim`` config
     file (``accesses_per_s``), or a damo record to ``replay`` (``replay_target``: record index,
     ``sample_us``: sampling interval when the record lacks it). ``u_target`` overrides the
-    built workload's intensity (perf_model.md §2.4). ``description``/``family``/``regime``/
+    built workload's intensity (perf_model.md §2.4); a list ``[[start_s, u], ...]`` makes it
+    change over time (phases of the workload that set their own intensity keep it). ``scale`` multiplies the built workload's
+    bytes (the same pattern over ``scale`` times the memory, for a masim config or a record
+    written for a small machine; see workloads/scaling.py). ``description``/``family``/``regime``/
     ``anchor`` come from the preset."""
 
     model_config = ConfigDict(extra="forbid")
@@ -110,7 +135,8 @@ class WorkloadSpec(BaseModel):
     replay: str | None = None
     replay_target: int = Field(default=0, ge=0)
     sample_us: int | None = Field(default=None, gt=0)
-    u_target: float | dict[str, Any] | None = None
+    u_target: float | dict[str, Any] | list | None = None
+    scale: float = Field(default=1.0, gt=0, le=2**20, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -142,13 +168,19 @@ class WorkloadSpec(BaseModel):
         if self.replay is None and (self.replay_target or self.sample_us is not None):
             raise ValueError("workload.replay_target/sample_us: allowed only with 'replay'")
         u = self.u_target
+        allowed = ("a number in (0, 0.99], {range: [lo, hi]} / {choice: [...]}, or a schedule "
+                   "[[start_s, u], ...] (first start 0, starts increasing)")
         if isinstance(u, dict):
             check_dists(u, "workload.u_target")
             if not has_dist(u):
-                raise ValueError(f"workload.u_target: got {u!r}; allowed: a number in "
-                                 "(0, 0.99] or {range: [lo, hi]} / {choice: [...]}")
-        elif u is not None and not 0.0 < u <= 0.99:
-            raise ValueError(f"workload.u_target: got {u!r}; allowed: a number in (0, 0.99]")
+                raise ValueError(f"workload.u_target: got {u!r}; allowed: {allowed}")
+        elif isinstance(u, list):
+            check_dists(u, "workload.u_target")
+            if not has_dist(u):
+                intensity_schedule(u)  # raises naming the problem
+        elif u is not None and not (isinstance(u, (int, float)) and not isinstance(u, bool)
+                                    and 0.0 < u <= 0.99):
+            raise ValueError(f"workload.u_target: got {u!r}; allowed: {allowed}")
         return self
 
     @property

@@ -123,10 +123,16 @@ def build_workload(scenario: Scenario) -> Workload:
         from damon_gym.workloads import registry
 
         wl = registry.build(spec.generator, spec.params, rng)
-    if spec.u_target is not None:
+    if isinstance(spec.u_target, list):
+        from damon_gym.scenario import intensity_schedule
+
+        sched = intensity_schedule(spec.u_target)
+        wl = dataclasses.replace(wl, u_target=sched[0][1], u_schedule=sched)
+    elif spec.u_target is not None:
         wl = dataclasses.replace(wl, u_target=float(spec.u_target))
-    # the scenario's workload is the real machine's; simulate it at the machine's scale
-    return scaled_workload(wl, scenario.capacity_scale)
+    # the scenario's workload is the real machine's (times its own scale); simulate it at
+    # the machine's scale
+    return scaled_workload(wl, spec.scale * scenario.capacity_scale)
 
 
 def _policy(spec, topology: Topology):
@@ -360,11 +366,16 @@ class Simulation(OnlineChanges):
 
     def perf_step(self) -> PerfStep:
         """The performance model over the time since the previous call (or the start): X, X*,
-        per-node shares, utilisation, latencies, migration traffic (memory.performance)."""
+        per-node shares, utilisation, latencies, migration traffic (memory.performance), for
+        the placement at the end of the interval and the intensity, write fraction and
+        background at its middle (``PerfStep.t_s``)."""
         dt_s = (self.now_us - self._last_perf_us) / US
         if dt_s <= 0:
             raise ValueError("perf_step: no simulated time passed since the previous step")
-        t_s = self.now_us / US
+        # the workload's intensity and write fraction and the background level of the
+        # interval just simulated: looked up at its middle (at its end a phase or background
+        # step that starts there would already count)
+        t_s = (self.now_us - (self.now_us - self._last_perf_us) / 2) / US
         # churn and kdamond time in the real machine's bytes and seconds (the scale rule)
         kd_ns = self.kdamond_ns()
         res = self.perf.step(self.memory.node_rate_sums(), t_s=t_s, dt_s=dt_s,

@@ -41,12 +41,15 @@ def test_smoke_suite_runs_in_seconds():
 
 
 def test_train_and_test_measure_generalisation():
-    """Disjoint seeds; at least two workload families and one topology only in test."""
+    """Disjoint seeds; at least two workload families and one topology only in test; every
+    task has train and test episodes."""
     train, test = suite_summary("train"), suite_summary("test")
     assert not set(train["seeds"]) & set(test["seeds"])
     assert len(set(test["families"]) - set(train["families"])) >= 2, (train, test)
     assert len(set(test["topologies"]) - set(train["topologies"])) >= 1
-    assert len(train["families"]) >= 4 and set(train["families"]) & set(test["families"])
+    assert set(train["families"]) & set(test["families"])
+    for task in ("Interleave", "Tiering", "Joint"):
+        assert load_suite("train", task=task) and load_suite("test", task=task), task
     counts = set()
     for n in train["scenarios"] + test["scenarios"]:
         t = load_scenario(n).topology
@@ -96,8 +99,25 @@ def test_bad_suites_are_refused(tmp_path, text, needle):
 
 def test_seed_ranges_expand():
     entries = load_suite("train")
-    rand = [s for n, s in entries if n == "gups-p2-rand"]
+    rand = [s for n, s in entries if n == "interleave-amd-rand"]
     assert rand == list(range(32))
+
+
+def test_train_and_test_scenarios_change_their_regime_within_the_episode():
+    """The suites' scenarios are the situations where the right answer changes (issue 9):
+    each has an intensity that changes, a background that changes, or a hot set that moves
+    (a workload with several phases), within its duration."""
+    for suite in ("train", "test"):
+        for name in dict.fromkeys(n for n, _ in load_suite(suite)):
+            sc = load_scenario(name).resolved(1000 if suite == "test" else 0)
+            sim = Simulation(sc)
+            end = sc.duration_us / 1e6
+            wl = sim.workload
+            intensities = {wl.u_target_at(t) for t in range(int(end))}
+            bg = sim.background
+            levels = set() if bg is None else {float(bg.bg_at(t, 8).sum()) for t in range(int(end))}
+            changes = [t for t in wl.change_times() if 0 < t < end]
+            assert len(intensities) > 1 or len(levels) > 1 or len(changes) >= 2, name
 
 
 def test_cli_scenarios_list(capsys):

@@ -8,9 +8,10 @@ For every (scenario, seed) episode of a suite meant for the task, the mean rewar
 * ``bandwidth-weights``: the kernel's weighted-interleave auto weights and the upstream
   tiering settings, held;
 * the instant oracle (the model's optimum every step, paying its churn);
-* the phase oracle: for each phase of the episode (``env.phase_times()``), the constant with
-  the best mean reward over that phase's steps, played live with the switches (so it pays for
-  its moves).
+* the phase oracle: for each phase of the episode (``env.phase_times()``), from the state the
+  earlier phases left, the policy that earns the most over the phase -- among the phase's
+  three best constants in the grid's runs, the previous phase's choice and the instant
+  oracle -- then the whole schedule played live (so it pays for its switches).
 
 Checks per row (docs/headroom.md): an oracle beats the best constant by at least 5 %; two
 constants differ by at least 0.1; random is below the best constant.
@@ -92,19 +93,12 @@ def headroom_row(task: str, scenario: str, seed: int, env_kwargs: dict | None = 
     opts = {"scenario": scenario, "seed": seed}
     grid = constant_grid(env)
     runs = {label: play(env, ConstantAgent(a, label), options=opts) for label, a in grid}
-    # the phase oracle: the best constant of every phase, switched at the phase changes
-    cuts = [0.0, *env.phase_times()]
     ep0 = next(iter(runs.values()))
-    schedule, labels = [], []
-    for i, start in enumerate(cuts):
-        end = cuts[i + 1] if i + 1 < len(cuts) else math.inf
-        sel = (ep0.t_s >= start - 1e-9) & (ep0.t_s < end - 1e-9)
-        if not sel.any():
-            continue
-        label = max(runs, key=lambda k, sel=sel: runs[k].mean_reward(sel))
-        if not labels or labels[-1] != label:
-            schedule.append((start, dict(grid)[label]))
-            labels.append(label)
+    schedule, labels = phase_oracle_schedule(env, runs, dict(grid), opts,
+                                             InstantOracleAgent(env))
+    for _, agent in schedule:  # the copies played on copies of the env: back to this one
+        if isinstance(agent, InstantOracleAgent):
+            agent.env = agent.base = env
     phase = play(env, PhaseOracleAgent(schedule), options=opts)
     rnd = play(env, RandomAgent(env.action_space), seed=seed, options=opts)
     bw = play(env, BandwidthWeightsAgent(env), options=opts)
@@ -118,6 +112,59 @@ def headroom_row(task: str, scenario: str, seed: int, env_kwargs: dict | None = 
                        bandwidth_weights=bw.mean_reward(), instant_oracle=inst.mean_reward(),
                        phase_oracle=phase.mean_reward(), phase_oracle_labels=labels,
                        constants=means)
+
+
+def phase_oracle_schedule(env, runs: dict, grid: dict, opts: dict, oracle,
+                          candidates: int = 3) -> tuple[list[tuple[float, Any]], list[str]]:
+    """The phase oracle's schedule: phase by phase (``env.phase_times()``), from the state the
+    earlier phases left, the policy that earns the most over the phase, among the
+    ``candidates`` best constants of that phase in the grid's own runs (``runs``: label ->
+    Episode), the previous phase's choice (keeping it costs no switch) and the instant oracle
+    (``oracle``, which keeps its own state across the phases it plays). Each candidate is
+    played on a copy of the env. Returns ([(start_s, agent), ...], labels)."""
+    import copy
+
+    from agents.references import ConstantAgent
+
+    oracle.reset()
+    obs, info = env.reset(options=opts)
+    cuts = [0.0, *env.phase_times()]
+    t_s = next(iter(runs.values())).t_s
+    schedule: list[tuple[float, Any]] = []
+    labels: list[str] = []
+    prev = None
+    for i, start in enumerate(cuts):
+        end = cuts[i + 1] if i + 1 < len(cuts) else math.inf
+        sel = (t_s >= start - 1e-9) & (t_s < end - 1e-9)
+        steps = int(sel.sum())
+        if steps == 0:
+            continue
+        ranked = sorted(runs, key=lambda k, sel=sel: -runs[k].mean_reward(sel))[:candidates]
+        best = None
+        for label in dict.fromkeys([*ranked, *([prev] if prev else []), "instant-oracle"]):
+            e, o, inf, rewards, done = copy.deepcopy(env), obs, info, [], False
+            agent = copy.deepcopy(oracle) if label == "instant-oracle" else None
+            if agent is not None:
+                agent.env = agent.base = e
+            while len(rewards) < steps and not done:
+                a = agent.act(o, inf) if agent is not None else grid[label]
+                o, r, term, trunc, inf = e.step(a)
+                rewards.append(r)
+                done = term or trunc
+            score = float(np.mean(rewards))
+            if best is None or score > best[0]:
+                best = (score, label, e, o, inf, done, agent)
+        _, label, env, obs, info, done, agent = best
+        if agent is not None:
+            oracle = agent
+        if label != prev:
+            schedule.append((start, oracle if label == "instant-oracle"
+                             else ConstantAgent(grid[label], label)))
+            labels.append(label)
+        prev = label
+        if done:
+            break
+    return schedule, labels
 
 
 def _row_job(args: tuple) -> HeadroomRow:

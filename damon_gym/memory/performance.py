@@ -236,13 +236,13 @@ class PerformanceModel:
 
     # -- the three questions ------------------------------------------------------------------
     def throughput(self, shares: Any, *, bg: Any = None, migration_bytes_s: Any = None,
-                   write_fraction: float | None = None, think_ns: float | None = None
-                   ) -> ClosedLoop:
+                   write_fraction: float | None = None, think_ns: float | None = None,
+                   u_target: float | None = None) -> ClosedLoop:
         """Closed-loop X of access shares ``shares`` (normalised here) [PM 2.4]."""
         f = _shares(shares, self.n)
         na = self.nodes(write_fraction)
         z = self.think_ns if think_ns is None else float(think_ns)
-        return solve_closed_loop(f, self.n_inflight(write_fraction), z, na,
+        return solve_closed_loop(f, self.n_inflight(write_fraction, u_target), z, na,
                                  self._ext(na, bg, migration_bytes_s))
 
     def subset_values(self, hotness: HotnessCurve, capacities: Any = None) -> np.ndarray:

@@ -232,7 +232,7 @@ def _fraction(name: str, v: object) -> float:
 class Workload:
     """Processes and phases. Gaps between phases have zero rates; ``write_fraction`` is the
     default for phases without one; ``u_target`` is the intensity of perf_model.md §2.4 (the
-    fast node's utilisation with every page there)."""
+    fast node's utilisation with every page there), ``u_schedule`` its changes over time."""
 
     name: str
     processes: list[ProcessSpec]
@@ -240,6 +240,7 @@ class Workload:
     write_fraction: float = 0.0
     u_target: float = 0.5
     description: str = ""
+    u_schedule: tuple = ()  # ((start_s, u_target), ...): the intensity over time, if it changes
     _cache: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False,
                                 compare=False)
     _geoms: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -263,6 +264,10 @@ class Workload:
                                f"a process index < {len(self.processes)}")
         self.write_fraction = _fraction("Workload.write_fraction", self.write_fraction)
         self.u_target = _intensity("Workload.u_target", self.u_target)
+        self.u_schedule = tuple((_time("Workload.u_schedule start", t),
+                                 _intensity("Workload.u_schedule u", u))
+                                for t, u in self.u_schedule)
+        self._u_starts = [t for t, _ in self.u_schedule]
         self._starts = [p.start_s for p in self.phases]
 
     # --- time structure -------------------------------------------------------------------
@@ -278,6 +283,7 @@ class Workload:
         ts = {t for ph in self.phases for t in (ph.start_s, ph.end_s)}
         ts |= {p.start_s for p in self.processes}
         ts |= {p.exit_s for p in self.processes if p.exit_s is not None}
+        ts |= {t for t, _ in self.u_schedule[1:]}
         return sorted(ts)
 
     def phase_index_at(self, t_s: float) -> int | None:
@@ -301,11 +307,14 @@ class Workload:
 
     def u_target_at(self, t_s: float) -> float:
         """The intensity at ``t_s``: the phase's ``u_target`` if it sets one, else the
-        workload's."""
+        workload's schedule (``u_schedule``) at ``t_s``, else its ``u_target``."""
         ph = self.phase_at(t_s)
-        if ph is None or ph.u_target is None:
-            return self.u_target
-        return ph.u_target
+        if ph is not None and ph.u_target is not None:
+            return ph.u_target
+        if self.u_schedule:
+            i = max(bisect.bisect_right(self._u_starts, t_s) - 1, 0)
+            return self.u_schedule[i][1]
+        return self.u_target
 
     # --- page index space -----------------------------------------------------------------
     def _check_proc(self, proc: int) -> None:

@@ -11,6 +11,12 @@ is mapped into the shrunken VMAs proportionally; byte quantities inside segment 
 sees -- equals the rate of one page of the real workload. A simulated page then stands for
 1/s real pages: time and traffic computed from simulated bytes are multiplied by 1/s
 (memory.performance, damos).
+
+A workload's own ``scale`` (scenario field ``workload.scale``) stands a workload written for a
+small machine -- a masim config, a replayed damo record -- up for a big one: the same access
+pattern over ``scale`` times the bytes. The simulation applies ``scale * capacity_scale`` in
+one go, so a recording replayed with ``scale: 1024`` on a machine at 1/1024 is simulated
+byte for byte as recorded.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import bisect
 import dataclasses
 import math
 
-from damon_gym.workloads.model import Phase, ProcessSpec, RateSegment, VMASpec, Workload
+from damon_gym.workloads.model import VMA_ALIGN, Phase, ProcessSpec, RateSegment, VMASpec, Workload
 
 __all__ = ["scaled_workload"]
 
@@ -32,8 +38,18 @@ def _check_factor(factor: float) -> float:
 
 
 def _scaled_vmas(p: ProcessSpec, f: float) -> list[VMASpec]:
-    return [VMASpec(v.start, v.start + max(1, int(round(v.size * f))), v.name, v.populate)
-            for v in p.vmas]
+    """Shrinking (f <= 1): every VMA keeps its start. Growing (f > 1): the first VMA keeps its
+    start and each next one starts its original gap after the previous (grown) one, 2 MiB
+    aligned, so the VMAs cannot overlap."""
+    out: list[VMASpec] = []
+    for v in p.vmas:
+        start = v.start
+        if f > 1.0 and out:
+            prev_old = p.vmas[len(out) - 1]
+            gap = v.start - prev_old.end
+            start = -(-(out[-1].end + gap) // VMA_ALIGN) * VMA_ALIGN
+        out.append(VMASpec(start, start + max(1, int(round(v.size * f))), v.name, v.populate))
+    return out
 
 
 class _AddressMap:
@@ -74,8 +90,9 @@ def _scaled_segment(s: RateSegment, amap: _AddressMap, f: float) -> RateSegment:
 
 
 def scaled_workload(wl: Workload, factor: float) -> Workload:
-    """``wl`` simulated at ``factor`` (= the scenario's ``capacity_scale``) of its size; the
-    same workload when ``factor`` is 1."""
+    """``wl`` with every byte multiplied by ``factor`` (the scenario's ``capacity_scale``
+    times its workload's ``scale``): sizes, ranges, byte parameters and total rates, per-page
+    rates unchanged; the same workload when ``factor`` is 1."""
     f = _check_factor(factor)
     if f == 1.0:
         return wl
