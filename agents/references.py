@@ -180,12 +180,12 @@ class InstantOracleAgent:
     name = "instant-oracle"
 
     def __init__(self, env: gym.Env, tolerance: float = 0.02,
-                 tier_tolerance: float = 0.03) -> None:
+                 tier_tolerance: float = 0.03, patience: int = 4) -> None:
         self.env = env
         self.base = _base(env)
         self.task = _task(self.base)
-        self.weights = _MoveOrHold(tolerance)
-        self.tier = _MoveOrHold(tier_tolerance)
+        self.weights = _MoveOrHold(tolerance, patience)
+        self.tier = _MoveOrHold(tier_tolerance, patience)
 
     def reset(self, seed: int | None = None) -> None:
         self.weights.reset()

@@ -46,9 +46,9 @@ NODE_FEATURES = (
 )
 GLOBAL_FEATURES = (
     ("esz_ratio", 0.0, 1.0, "effective quota of the controlled scheme / quota_max"),
-    ("migrated_ratio", 0.0, 16.0, "bytes migrated in the last step / M_cap"),
+    ("migrated_ratio", 0.0, 128.0, "bytes migrated in the last step / M_cap"),
     ("tried_ratio", 0.0, 16.0, "bytes DAMOS tried in the last step / total memory"),
-    ("applied_ratio", 0.0, 16.0, "bytes DAMOS applied in the last step / M_cap"),
+    ("applied_ratio", 0.0, 128.0, "bytes DAMOS applied in the last step / M_cap"),
     ("throughput_ratio", 0.0, 1.0, "measured application throughput / the machine's peak"),
 )
 NF = len(NODE_FEATURES)

@@ -32,10 +32,10 @@ _OBS_DOC = """
 
     | index | meaning | min | max | unit |
     |-------|---------|-----|-----|------|
-    | 96 | effective quota of the first scheme / quota_max | 0 | 1 | ratio |
-    | 97 | bytes migrated in the last step / M_cap | 0 | 16 | ratio |
+    | 96 | effective quota of the controlled scheme / quota_max | 0 | 1 | ratio |
+    | 97 | bytes migrated in the last step / M_cap | 0 | 128 | ratio |
     | 98 | bytes DAMOS tried in the last step / total memory | 0 | 16 | ratio |
-    | 99 | bytes DAMOS applied in the last step / M_cap | 0 | 16 | ratio |
+    | 99 | bytes DAMOS applied in the last step / M_cap | 0 | 128 | ratio |
     | 100 | measured throughput / the machine's peak (sum of bandwidths) | 0 | 1 | ratio |
 
     Hotness features are what DAMON reports (region sizes and the last window's nr_accesses),

@@ -11,7 +11,8 @@ For every (scenario, seed) episode of a suite meant for the task, the mean rewar
 * the phase oracle: for each phase of the episode (``env.phase_times()``), from the state the
   earlier phases left, the policy that earns the most over the phase -- among the phase's
   three best constants in the grid's runs, the previous phase's choice and the instant
-  oracle -- then the whole schedule played live (so it pays for its switches).
+  oracle at three settings of its move-or-hold rule (``ORACLE_SETTINGS``) -- then the whole
+  schedule played live (so it pays for its switches).
 
 Checks per row (docs/headroom.md): an oracle beats the best constant by at least 5 %; two
 constants differ by at least 0.1; random is below the best constant.
@@ -28,6 +29,8 @@ from typing import Any
 import numpy as np
 
 ORACLE_GAIN = 0.05
+#: (tolerance, patience) of the instant oracles the phase oracle may pick per phase
+ORACLE_SETTINGS = ((0.02, 4), (0.05, 2), (0.01, 8))
 CONSTANT_SPREAD = 0.1
 
 
@@ -94,8 +97,10 @@ def headroom_row(task: str, scenario: str, seed: int, env_kwargs: dict | None = 
     grid = constant_grid(env)
     runs = {label: play(env, ConstantAgent(a, label), options=opts) for label, a in grid}
     ep0 = next(iter(runs.values()))
-    schedule, labels = phase_oracle_schedule(env, runs, dict(grid), opts,
-                                             InstantOracleAgent(env))
+    oracles = {f"instant-oracle {t:g}/{p}": InstantOracleAgent(env, tolerance=t,
+                                                            tier_tolerance=t, patience=p)
+               for t, p in ORACLE_SETTINGS}
+    schedule, labels = phase_oracle_schedule(env, runs, dict(grid), opts, oracles)
     for _, agent in schedule:  # the copies played on copies of the env: back to this one
         if isinstance(agent, InstantOracleAgent):
             agent.env = agent.base = env
@@ -114,19 +119,20 @@ def headroom_row(task: str, scenario: str, seed: int, env_kwargs: dict | None = 
                        constants=means)
 
 
-def phase_oracle_schedule(env, runs: dict, grid: dict, opts: dict, oracle,
+def phase_oracle_schedule(env, runs: dict, grid: dict, opts: dict, oracles: dict,
                           candidates: int = 3) -> tuple[list[tuple[float, Any]], list[str]]:
     """The phase oracle's schedule: phase by phase (``env.phase_times()``), from the state the
     earlier phases left, the policy that earns the most over the phase, among the
     ``candidates`` best constants of that phase in the grid's own runs (``runs``: label ->
-    Episode), the previous phase's choice (keeping it costs no switch) and the instant oracle
-    (``oracle``, which keeps its own state across the phases it plays). Each candidate is
-    played on a copy of the env. Returns ([(start_s, agent), ...], labels)."""
+    Episode), the previous phase's choice (keeping it costs no switch) and the instant oracles
+    (``oracles``: label -> agent; each keeps its own state across the phases it plays). Each
+    candidate is played on a copy of the env. Returns ([(start_s, agent), ...], labels)."""
     import copy
 
     from agents.references import ConstantAgent
 
-    oracle.reset()
+    for o in oracles.values():
+        o.reset()
     obs, info = env.reset(options=opts)
     cuts = [0.0, *env.phase_times()]
     t_s = next(iter(runs.values())).t_s
@@ -141,9 +147,9 @@ def phase_oracle_schedule(env, runs: dict, grid: dict, opts: dict, oracle,
             continue
         ranked = sorted(runs, key=lambda k, sel=sel: -runs[k].mean_reward(sel))[:candidates]
         best = None
-        for label in dict.fromkeys([*ranked, *([prev] if prev else []), "instant-oracle"]):
+        for label in dict.fromkeys([*ranked, *([prev] if prev else []), *oracles]):
             e, o, inf, rewards, done = copy.deepcopy(env), obs, info, [], False
-            agent = copy.deepcopy(oracle) if label == "instant-oracle" else None
+            agent = copy.deepcopy(oracles[label]) if label in oracles else None
             if agent is not None:
                 agent.env = agent.base = e
             while len(rewards) < steps and not done:
@@ -156,9 +162,9 @@ def phase_oracle_schedule(env, runs: dict, grid: dict, opts: dict, oracle,
                 best = (score, label, e, o, inf, done, agent)
         _, label, env, obs, info, done, agent = best
         if agent is not None:
-            oracle = agent
+            oracles[label] = agent
         if label != prev:
-            schedule.append((start, oracle if label == "instant-oracle"
+            schedule.append((start, oracles[label] if label in oracles
                              else ConstantAgent(grid[label], label)))
             labels.append(label)
         prev = label
