@@ -23,6 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from damon_gym.build import (
+    allocation_policy,
+    background_of,
+    build_workload,
+    default_damon_params,
+    scenario_topology,
+)
 from damon_gym.damon.core import Context, Target
 from damon_gym.damon.ops import make_ops
 from damon_gym.damos.engine import DamosEngine
@@ -31,26 +38,11 @@ from damon_gym.formats.params import ContextParams, DamonParams, load_damon_para
 from damon_gym.memory.hotness import HotnessCurve
 from damon_gym.memory.migration import real_churn
 from damon_gym.memory.performance import PerformanceModel, PerfStep
-from damon_gym.memory.placement import InterleavePolicy, LocalPolicy, WeightedInterleavePolicy
 from damon_gym.memory.system import MemorySystem
-from damon_gym.memory.topology import Topology, load_topology
 from damon_gym.online import OnlineChanges
 from damon_gym.scenario import Scenario, ScenarioError, load_scenario
-from damon_gym.workloads.model import Workload
-from damon_gym.workloads.scaling import scaled_workload
 
 US = 1_000_000
-
-
-def default_damon_params(ops: str = "vaddr") -> DamonParams:
-    """damo's defaults: one kdamond, one context, 5 ms / 100 ms / 1 s, 10..1,000 regions."""
-    return load_damon_params({"kdamonds": [{"contexts": [{
-        "ops": ops,
-        "targets": [],
-        "intervals": {"sample_us": "5 ms", "aggr_us": "100 ms", "ops_update_us": "1 s"},
-        "nr_regions": {"min": 10, "max": 1000},
-        "schemes": [],
-    }]}]})
 
 
 @dataclass
@@ -63,88 +55,6 @@ class ContextBinding:
     context: Context
     follow_all_processes: bool = False
     notes: list[str] = field(default_factory=list)
-
-
-def _background_of(scenario: Scenario):
-    """The scenario's background-load trace (None when it has none)."""
-    # Scenario.background_trace handles presets, scale/time_scale and randomised levels
-    return scenario.background_trace()
-
-
-def scenario_topology(scenario: Scenario) -> Topology:
-    """The machine the scenario simulates: its topology (a preset name, a YAML path relative
-    to the scenario, or an inline mapping) scaled by ``capacity_scale``."""
-    topo = scenario.topology
-    if isinstance(topo, dict):
-        topology = Topology.model_validate(topo)
-    elif str(topo).endswith((".yaml", ".yml")):
-        topology = load_topology(scenario.resolve(topo))
-    else:
-        topology = load_topology(topo)
-    return topology.scaled(scenario.capacity_scale) if scenario.capacity_scale != 1.0 \
-        else topology
-
-
-def scenario_damon_document(scenario: Scenario) -> dict | None:
-    """The scenario's ``damon:`` block as a damo-layout document (a referenced file is read and
-    normalised), or None when the scenario leaves DAMON at damo's defaults."""
-    d = scenario.damon
-    if d is None:
-        return None
-    if isinstance(d, str):
-        from damon_gym.formats.params import dump_damon_params
-
-        return dump_damon_params(load_damon_params(scenario.resolve(d)))
-    return d
-
-
-def build_workload(scenario: Scenario) -> Workload:
-    """The scenario's workload: a generator (registry), a masim config or a replayed damo
-    record, randomness from ``default_rng(scenario.seed)``; a randomised scenario is resolved
-    with its own seed first (``scenario.resolved(seed)`` picks another episode), and
-    ``workload.u_target`` overrides the built workload's intensity."""
-    import dataclasses
-
-    if scenario.is_randomized:
-        scenario = scenario.resolved()
-    spec = scenario.workload
-    rng = np.random.default_rng(scenario.seed)
-    if spec.masim is not None:
-        from damon_gym.workloads.masim import masim_workload, read_masim_config
-
-        kw = {} if spec.accesses_per_s is None else {"accesses_per_s": spec.accesses_per_s}
-        wl = masim_workload(read_masim_config(scenario.resolve(spec.masim)), **kw)
-    elif spec.replay is not None:
-        from damon_gym.workloads.replay import replay_workload
-
-        wl = replay_workload(scenario.resolve(spec.replay), target=spec.replay_target,
-                             page_size=scenario.page_size, sample_us=spec.sample_us)
-    else:
-        from damon_gym.workloads import registry
-
-        wl = registry.build(spec.generator, spec.params, rng)
-    if isinstance(spec.u_target, list):
-        from damon_gym.scenario import intensity_schedule
-
-        sched = intensity_schedule(spec.u_target)
-        wl = dataclasses.replace(wl, u_target=sched[0][1], u_schedule=sched)
-    elif spec.u_target is not None:
-        wl = dataclasses.replace(wl, u_target=float(spec.u_target))
-    # the scenario's workload is the real machine's (times its own scale); simulate it at
-    # the machine's scale
-    return scaled_workload(wl, spec.scale * scenario.capacity_scale)
-
-
-def _policy(spec, topology: Topology):
-    """The memory system's allocation policy for a workload's MempolicySpec."""
-    if spec.mode == "local":
-        return LocalPolicy(spec.nodes[0] if spec.nodes else None)
-    nodes = list(spec.nodes)
-    if spec.mode == "interleave":
-        return InterleavePolicy(nodes)
-    auto = topology.auto_weights()
-    weights = list(spec.weights) if spec.weights else [auto[n] for n in nodes]
-    return WeightedInterleavePolicy(nodes, weights)
 
 
 def _scheme_stats(s: Scheme) -> dict:
@@ -182,7 +92,7 @@ class Simulation(OnlineChanges):
         if damon_params is None:
             damon_params = self._scenario_damon_params()
         self.params = damon_params
-        self.background = _background_of(scenario)
+        self.background = background_of(scenario)
         self.perf = PerformanceModel(topology, u_target=self.workload.u_target,
                                      write_fraction=self.workload.write_fraction,
                                      background=self.background)
@@ -297,7 +207,7 @@ class Simulation(OnlineChanges):
                 self._proc_of_spec[i] = idx
                 pages = wl.populate_pages(i, mem.page_size)
                 if pages.size:
-                    mem.allocate(idx, pages, _policy(ps.mempolicy, self.topology))
+                    mem.allocate(idx, pages, allocation_policy(ps.mempolicy, self.topology))
                 for b in self.bindings:
                     for tgt in b.context.targets:
                         if tgt.pid == ps.pid and tgt.proc_idx is None:
@@ -315,7 +225,7 @@ class Simulation(OnlineChanges):
             rates = wl.rates_at(t_s, i, mem.page_size)
             touch = np.flatnonzero((rates > 0) & (pm.vpage_frame < 0))  # first touch
             if touch.size:
-                mem.allocate(idx, touch, _policy(wl.processes[i].mempolicy, self.topology))
+                mem.allocate(idx, touch, allocation_policy(wl.processes[i].mempolicy, self.topology))
             mem.set_rates(idx, rates)
         self._hotness = None
         self._workload_epoch += 1

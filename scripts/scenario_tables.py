@@ -11,8 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from damon_gym.build import scenario_topology
 from damon_gym.scenario import load_scenario
-from damon_gym.simulation import scenario_topology
 from damon_gym.suites import _read, suite_names
 from damon_gym.workloads.presets import load_preset, preset_names
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from damon_gym.cli import DEFAULT_POLICIES, main
+from damon_gym.cli import main
+from damon_gym.cli_envs import DEFAULT_POLICIES
 
 
 def test_run_plays_the_default_policies_side_by_side(capsys):

@@ -15,11 +15,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from damon_gym.build import scenario_damon_document, scenario_topology
 from damon_gym.envs import observe, render, spaces
 from damon_gym.envs.episodes import EpisodeSource
 from damon_gym.envs.recipes import SchemeRef, TaskParams
 from damon_gym.formats.params import load_damon_params
-from damon_gym.simulation import Simulation, scenario_damon_document, scenario_topology
+from damon_gym.simulation import Simulation
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 

@@ -25,7 +25,7 @@ import bisect
 import dataclasses
 import math
 
-from damon_gym.workloads.model import VMA_ALIGN, Phase, ProcessSpec, RateSegment, VMASpec, Workload
+from damon_gym.workloads.model import VMA_ALIGN, ProcessSpec, RateSegment, VMASpec, Workload
 
 __all__ = ["scaled_workload"]
 

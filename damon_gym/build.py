@@ -1,0 +1,113 @@
+"""What a scenario builds before anything runs: the machine (its scaled topology), the workload
+(generator, masim config or replayed record, at the machine's scale) and the DAMON parameters
+(the scenario's own, or damo's defaults). ``Simulation`` and the envs both use these, so a
+scenario resolves to one machine and one workload whoever asks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from damon_gym.formats.params import DamonParams, load_damon_params
+from damon_gym.memory.placement import InterleavePolicy, LocalPolicy, WeightedInterleavePolicy
+from damon_gym.memory.topology import Topology, load_topology
+from damon_gym.scenario import Scenario
+from damon_gym.workloads.model import Workload
+from damon_gym.workloads.scaling import scaled_workload
+
+__all__ = ["allocation_policy", "background_of", "build_workload", "default_damon_params",
+           "scenario_damon_document", "scenario_topology"]
+
+
+def default_damon_params(ops: str = "vaddr") -> DamonParams:
+    """damo's defaults: one kdamond, one context, 5 ms / 100 ms / 1 s, 10..1,000 regions."""
+    return load_damon_params({"kdamonds": [{"contexts": [{
+        "ops": ops,
+        "targets": [],
+        "intervals": {"sample_us": "5 ms", "aggr_us": "100 ms", "ops_update_us": "1 s"},
+        "nr_regions": {"min": 10, "max": 1000},
+        "schemes": [],
+    }]}]})
+
+
+
+def background_of(scenario: Scenario):
+    """The scenario's background-load trace (None when it has none)."""
+    # Scenario.background_trace handles presets, scale/time_scale and randomised levels
+    return scenario.background_trace()
+
+
+def scenario_topology(scenario: Scenario) -> Topology:
+    """The machine the scenario simulates: its topology (a preset name, a YAML path relative
+    to the scenario, or an inline mapping) scaled by ``capacity_scale``."""
+    topo = scenario.topology
+    if isinstance(topo, dict):
+        topology = Topology.model_validate(topo)
+    elif str(topo).endswith((".yaml", ".yml")):
+        topology = load_topology(scenario.resolve(topo))
+    else:
+        topology = load_topology(topo)
+    return topology.scaled(scenario.capacity_scale) if scenario.capacity_scale != 1.0 \
+        else topology
+
+
+def scenario_damon_document(scenario: Scenario) -> dict | None:
+    """The scenario's ``damon:`` block as a damo-layout document (a referenced file is read and
+    normalised), or None when the scenario leaves DAMON at damo's defaults."""
+    d = scenario.damon
+    if d is None:
+        return None
+    if isinstance(d, str):
+        from damon_gym.formats.params import dump_damon_params
+
+        return dump_damon_params(load_damon_params(scenario.resolve(d)))
+    return d
+
+
+def build_workload(scenario: Scenario) -> Workload:
+    """The scenario's workload: a generator (registry), a masim config or a replayed damo
+    record, randomness from ``default_rng(scenario.seed)``; a randomised scenario is resolved
+    with its own seed first (``scenario.resolved(seed)`` picks another episode), and
+    ``workload.u_target`` overrides the built workload's intensity."""
+    import dataclasses
+
+    if scenario.is_randomized:
+        scenario = scenario.resolved()
+    spec = scenario.workload
+    rng = np.random.default_rng(scenario.seed)
+    if spec.masim is not None:
+        from damon_gym.workloads.masim import masim_workload, read_masim_config
+
+        kw = {} if spec.accesses_per_s is None else {"accesses_per_s": spec.accesses_per_s}
+        wl = masim_workload(read_masim_config(scenario.resolve(spec.masim)), **kw)
+    elif spec.replay is not None:
+        from damon_gym.workloads.replay import replay_workload
+
+        wl = replay_workload(scenario.resolve(spec.replay), target=spec.replay_target,
+                             page_size=scenario.page_size, sample_us=spec.sample_us)
+    else:
+        from damon_gym.workloads import registry
+
+        wl = registry.build(spec.generator, spec.params, rng)
+    if isinstance(spec.u_target, list):
+        from damon_gym.scenario import intensity_schedule
+
+        sched = intensity_schedule(spec.u_target)
+        wl = dataclasses.replace(wl, u_target=sched[0][1], u_schedule=sched)
+    elif spec.u_target is not None:
+        wl = dataclasses.replace(wl, u_target=float(spec.u_target))
+    # the scenario's workload is the real machine's (times its own scale); simulate it at
+    # the machine's scale
+    return scaled_workload(wl, spec.scale * scenario.capacity_scale)
+
+
+def allocation_policy(spec, topology: Topology):
+    """The memory system's allocation policy for a workload's MempolicySpec."""
+    if spec.mode == "local":
+        return LocalPolicy(spec.nodes[0] if spec.nodes else None)
+    nodes = list(spec.nodes)
+    if spec.mode == "interleave":
+        return InterleavePolicy(nodes)
+    auto = topology.auto_weights()
+    weights = list(spec.weights) if spec.weights else [auto[n] for n in nodes]
+    return WeightedInterleavePolicy(nodes, weights)
