@@ -4,6 +4,9 @@
                       [--seed S] [--horizon H] [--quiet] | --list
     damon-gym headroom --task Interleave|Tiering|Joint (--suite NAME [--seeds-per-scenario K]
                       | --scenario NAME [--seed K] ...) [--jobs J] [--out MD] [--json JSON]
+    damon-gym eval    --task T (--suite NAME | --scenario NAME ...) --agents A,B,...|all
+                      --seeds N --out DIR [--resume] [--jobs K] [--backend local|ray]
+    damon-gym replay  DIR/results.jsonl
     damon-gym record  --scenario NAME|PATH [--seconds S] [--out FILE] [--damon-params FILE]
     damon-gym heatmap --input FILE --out PNG
     damon-gym model   --topology NAME [--u-target U] [--write-fraction W] [--hot-fraction H]
@@ -194,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     hr.add_argument("--out", default=None, help="write the markdown table here")
     hr.add_argument("--json", default=None, help="write the rows as JSON here")
     hr.set_defaults(func=cmd_headroom)
+    from damon_gym.cli_eval import add_parsers as add_eval_parsers
+
+    add_eval_parsers(sub)  # eval, replay
     mo = sub.add_parser("model", help="throughput of standard placements vs the optimum")
     mo.add_argument("--topology", default="P1-AMD")
     mo.add_argument("--u-target", type=float, default=0.99)
