@@ -8,7 +8,11 @@
                       --seeds N --out DIR [--resume] [--jobs K] [--backend local|ray]
     damon-gym replay  DIR/results.jsonl
     damon-gym record  --scenario NAME|PATH [--seconds S] [--out FILE] [--damon-params FILE]
-    damon-gym heatmap --input FILE --out PNG
+                      [--topology NAME|PATH] [--stats-out JSON] [--plot] [--interval S]
+    damon-gym heatmap --input FILE --out PNG [--nodes STATS.json]
+    damon-gym schemes --scenario S [--damon-params F] [--seconds N] [--sweep FIELD=V1,V2,...]
+                      [--plot OUT.png]                                  (cli_damos.py)
+    damon-gym export  --scenario S [--damon-params F] [--seconds N] --out FILE  (cli_damos.py)
     damon-gym model   --topology NAME [--u-target U] [--write-fraction W] [--hot-fraction H]
     damon-gym scenarios list | show NAME [list | show NAME [--seed N]]
 
@@ -46,33 +50,33 @@ def cmd_record(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from damon_gym.cli_damos import record_damos, run_collect, with_topology
     from damon_gym.formats.params import load_damon_params
     from damon_gym.formats.record import write_record
     from damon_gym.recorder import Recorder
     from damon_gym.simulation import Simulation
 
-    console = Console(stderr=False)
-    sc = _scenario_for(args.scenario, args.seconds)
+    # a terminal's width, else wide enough that piped tables keep one line per row
+    console = Console(stderr=False, width=None if sys.stdout.isatty() else 200)
+    sc = with_topology(_scenario_for(args.scenario, args.seconds), args.topology,
+                       say=(lambda m: None) if args.quiet else print)
     params = load_damon_params(args.damon_params) if args.damon_params else None
     sim = Simulation(sc, args.seed, damon_params=params)
     rec = Recorder(sim)
     total_s = sc.duration_us / 1e6
     t0 = time.perf_counter()
-    step = max(total_s / 20, 0.5)
     from tqdm import tqdm
 
     with tqdm(total=round(total_s, 3), unit="sim s", disable=args.quiet or not sys.stderr.isatty()) as bar:
-        done = 0.0
-        while done < total_s - 1e-9:
-            dt = min(step, total_s - done)
-            sim.run(dt)
-            done += dt
-            bar.update(round(dt, 3))
+        # DAMOS stats per --interval (and the node of each region with --stats-out)
+        coll = run_collect(sim, total_s, args.interval, node_map=bool(args.stats_out),
+                           progress=lambda dt: bar.update(round(dt, 3)))
     wall = time.perf_counter() - t0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_record(out, rec.result())
     if args.quiet:
+        record_damos(args, coll, quiet=True)
         return 0
     console.print(f"[bold]{sc.name}[/bold]: {total_s:g} s simulated in {wall:.2f} s wall "
                   f"(seed {sim.seed}, scenario hash {sc.content_hash()}) -> {out}")
@@ -94,6 +98,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     for c in st["contexts"]:
         for note in c["notes"]:
             console.print(f"note: kdamond {c['kdamond_idx']} context {c['context_idx']}: {note}")
+    record_damos(args, coll, quiet=False)
     return 0
 
 
@@ -112,12 +117,13 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_heatmap(args: argparse.Namespace) -> int:
+    from damon_gym.cli_damos import heatmap_nodes
     from damon_gym.formats.heatmap import plot_heatmap
     from damon_gym.formats.record import read_record
 
     records = read_record(args.input)
     plot_heatmap(records, args.out, title=args.title or Path(args.input).name,
-                 target=args.target)
+                 target=args.target, nodes=heatmap_nodes(args))
     print(f"heatmap written to {args.out}")
     return 0
 
@@ -146,6 +152,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from damon_gym.cli_damos import add_damos_commands, add_record_options, finish_parser
     from damon_gym.cli_envs import DEFAULT_POLICIES, cmd_headroom, cmd_run
 
     p = argparse.ArgumentParser(prog="damon-gym", description=__doc__.splitlines()[0])
@@ -159,12 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a `damo args damon --format json` file replacing the scenario's DAMON parameters")
     r.add_argument("--seed", type=int, default=None)
     r.add_argument("--quiet", action="store_true")
+    add_record_options(r)
     r.set_defaults(func=cmd_record)
     h = sub.add_parser("heatmap", help="draw a damo-style access heatmap of a record")
     h.add_argument("--input", required=True)
     h.add_argument("--out", required=True)
     h.add_argument("--title", default=None)
     h.add_argument("--target", type=int, default=0, help="target index in the record")
+    h.add_argument("--nodes", default=None, metavar="STATS.json",
+                   help="a `record --stats-out` JSON of the same run: draw beside the heatmap "
+                   "which node each address range sat on")
     h.set_defaults(func=cmd_heatmap)
     ru = sub.add_parser("run", help="play an episode of a DamonGym env with built-in policies "
                         "side by side")
@@ -206,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--write-fraction", type=float, default=0.0)
     mo.add_argument("--hot-fraction", type=float, default=1.0)
     mo.set_defaults(func=cmd_model)
+    add_damos_commands(sub)
     s = sub.add_parser("scenarios", help="list the scenarios in configs/scenarios, or show one")
     s.set_defaults(func=cmd_scenarios, action=None)
     ss = s.add_subparsers(dest="action")
@@ -214,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("name", help="scenario name or YAML path")
     sh.add_argument("--seed", type=int, default=None,
                     help="episode seed: draws randomised values (default: the scenario's seed)")
-    return p
+    return finish_parser(p)
 
 
 def main(argv: list[str] | None = None) -> int:

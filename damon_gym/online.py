@@ -113,7 +113,15 @@ class OnlineChanges:
 
     def export_damon_params(self, path: str | Path) -> None:
         """Write the running DAMON parameters as a `damo args damon --format json` file, which
-        `damo start FILE` (or `damo args damon FILE`) reads on a real kernel."""
+        `damo start FILE` (or `damo args damon FILE`) reads on a real kernel. Each scheme's
+        ``quotas.effective_sz_bytes`` is its running effective quota (``esz``, real bytes), the
+        figure `damo status` reads from the kernel's ``effective_bytes``; a kernel computes its
+        own from the quotas and goals after `damo start`, so it is information, not a setting."""
         from damon_gym.formats.params import save_damon_params
 
-        save_damon_params(self.params, path)
+        params = self.params.model_copy(deep=True)
+        for b in self.bindings:
+            sps = params.kdamonds[b.kdamond_idx].contexts[b.context_idx].schemes
+            for sp, s in zip(sps, b.context.schemes.schemes, strict=False):
+                sp.quotas.effective_sz_bytes = int(s.qstate.esz)
+        save_damon_params(params, path)

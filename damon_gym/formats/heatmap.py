@@ -19,7 +19,8 @@ import numpy as np
 from damon_gym.formats._fields import atomic_path
 from damon_gym.formats.record import DamonRecord, RecordSnapshot
 
-__all__ = ["Heatmap", "monitored_ranges", "compute_heatmap", "heatmap_grid", "plot_heatmap"]
+__all__ = ["Heatmap", "monitored_ranges", "compute_heatmap", "heatmap_grid", "plot_heatmap",
+           "node_grid"]
 
 
 @dataclass
@@ -152,20 +153,54 @@ def heatmap_grid(records: Sequence[DamonRecord] | DamonRecord, time_bins: int = 
                            sample_us=sample_us).grid
 
 
+def node_grid(hm: Heatmap, node_map: Sequence[dict], record: DamonRecord) -> np.ndarray:
+    """``nodes[t, a]``: the NUMA node the (time, address) cell of ``hm`` sat on, from the
+    ``node_map`` of a ``damon-gym record --stats-out`` JSON (snapshots of ``[start, end,
+    node]`` runs per target, in the record's clock and addresses; each time bin takes the
+    latest snapshot at or before its middle, else the first); -1 where nothing is known, -2
+    where no node holds 2/3 of the region's pages."""
+    key = (record.kdamond_idx, record.context_idx, record.target_id)
+    snaps = []
+    for snap in node_map:
+        for t in snap["targets"]:
+            if (t["kdamond_idx"], t["context_idx"], t["target_idx"]) == key:
+                snaps.append((int(snap["time_ns"]), t["runs"]))
+    grid = np.full((len(hm.time_edges_ns) - 1, len(hm.addr_edges) - 1), -1, dtype=np.int64)
+    if not snaps:
+        return grid
+    snaps.sort(key=lambda x: x[0])
+    times = np.array([t for t, _ in snaps])
+    mids = (hm.addr_edges[:-1] + hm.addr_edges[1:]) / 2
+    addrs = np.array([hm.address_of(m) for m in mids], dtype=np.int64)
+    t_mid = (hm.time_edges_ns[:-1] + hm.time_edges_ns[1:]) / 2
+    for ti, tm in enumerate(t_mid):
+        k = max(int(np.searchsorted(times, tm, side="right")) - 1, 0)
+        runs = snaps[k][1]
+        if not runs:
+            continue
+        rs = np.array(runs, dtype=np.int64)
+        i = np.searchsorted(rs[:, 0], addrs, side="right") - 1
+        ok = (i >= 0) & (addrs < rs[np.clip(i, 0, None), 1])
+        grid[ti] = np.where(ok, rs[np.clip(i, 0, None), 2], -1)
+    return grid
+
+
 def plot_heatmap(records: Sequence[DamonRecord] | DamonRecord, out_png: str | os.PathLike[str],
                  title: str | None = None, *, time_bins: int = 200, addr_bins: int = 200,
                  target: int = 0, gap_bytes: int | None = None, sample_us: int | None = None,
-                 dpi: int = 100) -> Heatmap:
+                 dpi: int = 100, nodes: dict | None = None) -> Heatmap:
     """Draw a damo-style heatmap (time on x, address on y, heat as colour) to ``out_png``
-    with matplotlib's Agg backend, atomically. Returns the heatmap drawn."""
+    with matplotlib's Agg backend, atomically. Returns the heatmap drawn. With ``nodes`` (a
+    ``damon-gym record --stats-out`` document) a second panel beside it colours each cell by
+    the node its pages sat on (:func:`node_grid`)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     hm = compute_heatmap(records, time_bins, addr_bins, target, gap_bytes=gap_bytes,
                          sample_us=sample_us)
-    fig = Figure(figsize=(8, 5), dpi=dpi)
+    fig = Figure(figsize=(13 if nodes else 8, 5), dpi=dpi)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
+    ax = fig.add_subplot(1, 2 if nodes else 1, 1)
     secs = (hm.time_edges_ns - hm.time_edges_ns[0]) / 1e9
     mib = hm.addr_edges / float(1 << 20)
     data = np.ma.masked_where(hm.covered <= 0, hm.grid).T
@@ -180,6 +215,26 @@ def plot_heatmap(records: Sequence[DamonRecord] | DamonRecord, out_png: str | os
     ax.set_ylabel("address offset in monitored ranges (MiB)"
                   if len(hm.ranges) > 1 else f"address - {hm.ranges[0][0]:#x} (MiB)")
     ax.set_title(title or "access heatmap")
+    if nodes:
+        from matplotlib.colors import BoundaryNorm, ListedColormap
+
+        record = records if isinstance(records, DamonRecord) else records[target]
+        grid = node_grid(hm, nodes.get("node_map") or [], record)
+        names = [n.get("name", str(n.get("node"))) for n in nodes.get("nodes", [])]
+        nn = max(len(names), int(grid.max()) + 1, 1)
+        grid = np.where(grid == -2, nn, grid)  # "mixed": no node holds 2/3 of the pages
+        palette = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+        cmap = ListedColormap([palette[i % len(palette)] for i in range(nn)] + ["lightgrey"])
+        ax2 = fig.add_subplot(1, 2, 2, sharey=ax)
+        m = ax2.pcolormesh(secs, mib, np.ma.masked_where(grid < 0, grid).T, cmap=cmap,
+                           norm=BoundaryNorm(np.arange(nn + 2) - 0.5, nn + 1), shading="flat")
+        ax2.set_facecolor("white")
+        cb = fig.colorbar(m, ax=ax2, ticks=range(nn + 1))
+        cb.ax.set_yticklabels([f"{i} {names[i]}" if i < len(names) else str(i)
+                               for i in range(nn)] + ["mixed"])
+        cb.set_label("node holding >= 2/3 of the region's pages")
+        ax2.set_xlabel("time (s)")
+        ax2.set_title("where the pages sit")
     fig.tight_layout()
     with atomic_path(out_png) as tmp:
         with open(tmp, "wb") as f:

@@ -60,6 +60,9 @@ class MigrationCounters:
         # totals since the machine was built (never reset)
         self.total_moved_bytes = 0
         self.total_pingpong_bytes = 0
+        # the churn matrix of the steps already taken (``take`` folds ``churn`` in before it
+        # resets it; ``total_churn`` adds the current step's)
+        self._taken_churn = np.zeros((nr_nodes, nr_nodes), dtype=np.int64)
 
     def record(self, src: np.ndarray, dest: int, pingpong_bytes: int, nr_failed: int) -> None:
         self.record_counts(np.bincount(src, minlength=self.nr_nodes), dest, pingpong_bytes,
@@ -84,6 +87,12 @@ class MigrationCounters:
         self.total_moved_bytes += nr_folios * self.page_size
         self.total_pingpong_bytes += pingpong_bytes
 
+    @property
+    def total_churn(self) -> np.ndarray:
+        """Bytes migrated src -> dst (nodes x nodes int64) since the machine was built, never
+        reset: a reader differences it between two times without disturbing :meth:`take`."""
+        return self._taken_churn + self.churn
+
     def take(self) -> dict[str, Any]:
         """Snapshot and reset. Keys: ``churn`` (nodes x nodes bytes src->dst), ``read_bytes`` and
         ``write_bytes`` per node (bytes migrated out of / into it), ``moved_bytes``,
@@ -100,6 +109,7 @@ class MigrationCounters:
             "nr_folios": self.nr_folios,
             "folio_bytes": self.page_size,
         }
+        self._taken_churn += churn
         self.churn[:] = 0
         self.pingpong_bytes = 0
         self.failures = 0

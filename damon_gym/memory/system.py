@@ -343,6 +343,12 @@ class MemorySystem:
         return self._mig.total_moved_bytes
 
     @property
+    def total_churn(self) -> np.ndarray:
+        """Bytes migrated src -> dst (nodes x nodes) since the machine was built (never reset,
+        unlike :attr:`churn`; ``total_churn.sum() == total_moved_bytes``)."""
+        return self._mig.total_churn
+
+    @property
     def total_pingpong_bytes(self) -> int:
         """Ping-pong bytes since the machine was built."""
         return self._mig.total_pingpong_bytes
