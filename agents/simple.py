@@ -8,8 +8,8 @@
   used targets). Works on the Box action spaces of every task; it reads the machine's
   topology (what the kernel's auto mode reads from firmware).
 
-``make_agent(name, env)`` gives these two and ``instant-oracle``
-(``agents.references.InstantOracleAgent``) by name, for ``damon-gym run --policies``.
+``make_agent``, ``POLICIES`` and ``check_policy`` are thin re-exports of ``agents.registry``
+(every registered agent, for ``damon-gym run --policies``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.registry import agent_names, parse_spec
+from agents.registry import make_agent as _registry_make_agent
 from damon_gym.envs.spaces import N_MAX, unscale
 
 
@@ -74,26 +76,21 @@ class BandwidthWeightsAgent:
         return self.action.copy()
 
 
-#: the built-in policies ``make_agent`` (and ``damon-gym run --policies``) knows
-POLICIES = ("random", "bandwidth-weights", "instant-oracle")
+#: every registered agent (``agents.registry.AGENTS``): what ``make_agent`` and
+#: ``damon-gym run --policies`` accept (``NAME`` or ``NAME:ARG``)
+POLICIES = tuple(agent_names())
 
 
 def check_policy(name: str) -> str:
-    """``name`` if it is a built-in policy, else a ValueError listing them."""
-    if name not in POLICIES:
-        raise ValueError(f"policy: {name!r} is not a built-in policy; allowed: "
-                         f"{', '.join(POLICIES)}")
+    """``name`` if it is a registered agent (``NAME`` or ``NAME:ARG``), else a ValueError
+    listing them."""
+    try:
+        parse_spec(name)
+    except ValueError as e:
+        raise ValueError(f"policy: {str(e).removeprefix('agent: ')}") from None
     return name
 
 
 def make_agent(name: str, env: gym.Env):
-    """A built-in policy by name: ``random``, ``bandwidth-weights`` or ``instant-oracle``
-    (``agents.references.InstantOracleAgent``, which reads ground truth from ``info``)."""
-    check_policy(name)
-    if name == "random":
-        return RandomAgent(env.action_space)
-    if name == "bandwidth-weights":
-        return BandwidthWeightsAgent(env)
-    from agents.references import InstantOracleAgent
-
-    return InstantOracleAgent(env)
+    """A registered agent by name or spec (``agents.registry.make_agent``)."""
+    return _registry_make_agent(name, env)
