@@ -10,7 +10,7 @@ SCENARIO ?=
 POLICIES ?=
 SECONDS ?= 20
 
-.PHONY: setup run record test bench lint clean
+.PHONY: setup run record test bench eval lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
+
+# every registered agent on the smoke suite (1 seed): out/eval-smoke/results.jsonl, summary, plots
+eval: setup
+	rm -rf out/eval-smoke
+	$(BIN)/damon-gym eval --task Interleave --suite smoke --agents all --seeds 1 --out out/eval-smoke
 
 lint: setup
 	$(BIN)/ruff check damon_gym agents tests scripts benchmarks
