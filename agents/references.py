@@ -28,6 +28,7 @@ nothing; the oracles read ground truth that no real system has, and say so:
 from __future__ import annotations
 
 import bisect
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -236,3 +237,59 @@ class PhaseOracleAgent:
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         i = max(bisect.bisect_right(self.starts, float(info["time_s"]) + 1e-9) - 1, 0)
         return self.policies[i].act(obs, info)
+
+
+#: (tolerance, patience) of the instant oracles the phase oracle may pick per phase
+ORACLE_SETTINGS = ((0.02, 4), (0.05, 2), (0.01, 8))
+
+
+def phase_oracle_schedule(env, runs: dict, grid: dict, opts: dict, oracles: dict,
+                          candidates: int = 3) -> tuple[list[tuple[float, Any]], list[str]]:
+    """The phase oracle's schedule: phase by phase (``env.phase_times()``), from the state the
+    earlier phases left, the policy that earns the most over the phase, among the
+    ``candidates`` best constants of that phase in the grid's own runs (``runs``: label ->
+    Episode), the previous phase's choice (keeping it costs no switch) and the instant oracles
+    (``oracles``: label -> agent; each keeps its own state across the phases it plays). Each
+    candidate is played on a copy of the env. Returns ([(start_s, agent), ...], labels)."""
+    import copy
+
+    for o in oracles.values():
+        o.reset()
+    obs, info = env.reset(options=opts)
+    cuts = [0.0, *env.phase_times()]
+    t_s = next(iter(runs.values())).t_s
+    schedule: list[tuple[float, Any]] = []
+    labels: list[str] = []
+    prev = None
+    for i, start in enumerate(cuts):
+        end = cuts[i + 1] if i + 1 < len(cuts) else math.inf
+        sel = (t_s >= start - 1e-9) & (t_s < end - 1e-9)
+        steps = int(sel.sum())
+        if steps == 0:
+            continue
+        ranked = sorted(runs, key=lambda k, sel=sel: -runs[k].mean_reward(sel))[:candidates]
+        best = None
+        for label in dict.fromkeys([*ranked, *([prev] if prev else []), *oracles]):
+            e, o, inf, rewards, done = copy.deepcopy(env), obs, info, [], False
+            agent = copy.deepcopy(oracles[label]) if label in oracles else None
+            if agent is not None:
+                agent.env = agent.base = e
+            while len(rewards) < steps and not done:
+                a = agent.act(o, inf) if agent is not None else grid[label]
+                o, r, term, trunc, inf = e.step(a)
+                rewards.append(r)
+                done = term or trunc
+            score = float(np.mean(rewards))
+            if best is None or score > best[0]:
+                best = (score, label, e, o, inf, done, agent)
+        _, label, env, obs, info, done, agent = best
+        if agent is not None:
+            oracles[label] = agent
+        if label != prev:
+            schedule.append((start, oracles[label] if label in oracles
+                             else ConstantAgent(grid[label], label)))
+            labels.append(label)
+        prev = label
+        if done:
+            break
+    return schedule, labels

@@ -26,11 +26,12 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
+from agents.references import ORACLE_SETTINGS, phase_oracle_schedule
+
+__all__ = ["ORACLE_SETTINGS", "HeadroomRow", "headroom", "headroom_row", "markdown",
+           "phase_oracle_schedule", "suite_episodes", "summary"]
 
 ORACLE_GAIN = 0.05
-#: (tolerance, patience) of the instant oracles the phase oracle may pick per phase
-ORACLE_SETTINGS = ((0.02, 4), (0.05, 2), (0.01, 8))
 CONSTANT_SPREAD = 0.1
 
 
@@ -117,60 +118,6 @@ def headroom_row(task: str, scenario: str, seed: int, env_kwargs: dict | None = 
                        bandwidth_weights=bw.mean_reward(), instant_oracle=inst.mean_reward(),
                        phase_oracle=phase.mean_reward(), phase_oracle_labels=labels,
                        constants=means)
-
-
-def phase_oracle_schedule(env, runs: dict, grid: dict, opts: dict, oracles: dict,
-                          candidates: int = 3) -> tuple[list[tuple[float, Any]], list[str]]:
-    """The phase oracle's schedule: phase by phase (``env.phase_times()``), from the state the
-    earlier phases left, the policy that earns the most over the phase, among the
-    ``candidates`` best constants of that phase in the grid's own runs (``runs``: label ->
-    Episode), the previous phase's choice (keeping it costs no switch) and the instant oracles
-    (``oracles``: label -> agent; each keeps its own state across the phases it plays). Each
-    candidate is played on a copy of the env. Returns ([(start_s, agent), ...], labels)."""
-    import copy
-
-    from agents.references import ConstantAgent
-
-    for o in oracles.values():
-        o.reset()
-    obs, info = env.reset(options=opts)
-    cuts = [0.0, *env.phase_times()]
-    t_s = next(iter(runs.values())).t_s
-    schedule: list[tuple[float, Any]] = []
-    labels: list[str] = []
-    prev = None
-    for i, start in enumerate(cuts):
-        end = cuts[i + 1] if i + 1 < len(cuts) else math.inf
-        sel = (t_s >= start - 1e-9) & (t_s < end - 1e-9)
-        steps = int(sel.sum())
-        if steps == 0:
-            continue
-        ranked = sorted(runs, key=lambda k, sel=sel: -runs[k].mean_reward(sel))[:candidates]
-        best = None
-        for label in dict.fromkeys([*ranked, *([prev] if prev else []), *oracles]):
-            e, o, inf, rewards, done = copy.deepcopy(env), obs, info, [], False
-            agent = copy.deepcopy(oracles[label]) if label in oracles else None
-            if agent is not None:
-                agent.env = agent.base = e
-            while len(rewards) < steps and not done:
-                a = agent.act(o, inf) if agent is not None else grid[label]
-                o, r, term, trunc, inf = e.step(a)
-                rewards.append(r)
-                done = term or trunc
-            score = float(np.mean(rewards))
-            if best is None or score > best[0]:
-                best = (score, label, e, o, inf, done, agent)
-        _, label, env, obs, info, done, agent = best
-        if agent is not None:
-            oracles[label] = agent
-        if label != prev:
-            schedule.append((start, oracles[label] if label in oracles
-                             else ConstantAgent(grid[label], label)))
-            labels.append(label)
-        prev = label
-        if done:
-            break
-    return schedule, labels
 
 
 def _row_job(args: tuple) -> HeadroomRow:
