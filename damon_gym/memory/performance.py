@@ -114,7 +114,8 @@ class PerfStep:
     ``X_star`` the optimum for the step's hotness curve and background (accesses/s, nan when
     no curve was given, 0 when the workload is idle); ``perf`` = clip(X / X*, 0, 1) (nan
     without a curve and when the workload is idle: nothing is achieved, nothing could be);
-    ``shares`` f_i; ``lam_bytes_s`` λ_i total demand (app + background + migration); ``bg_bytes_s``, ``migration_bytes_s`` their parts; ``u`` utilisation λ/B;
+    ``shares`` f_i; ``lam_bytes_s`` λ_i total demand (app + background + migration);
+    ``bg_bytes_s``, ``migration_bytes_s`` their parts; ``u`` utilisation λ/B;
     ``latency_ns`` L_i(u_i); ``latency_ewma_ns`` the smoothed counters L̂_i;
     ``mean_latency_ns`` sum f_i L_i; ``bw_bound`` X at the bandwidth cap (``bottleneck`` the
     node setting it, -1 none); ``think_ns`` the effective Z; ``kdamond_cpu_cores`` CPU of
