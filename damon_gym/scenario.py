@@ -42,6 +42,7 @@ from pydantic import (
 )
 
 from damon_gym.randomize import check_dists, episode_rng, has_dist, sample
+from damon_gym.safe_yaml import YamlError, read_yaml
 from damon_gym.units import UnitError, parse_size, parse_time
 from damon_gym.workloads.background import BackgroundTrace, background_from_spec
 from damon_gym.workloads.presets import check_generator_params, deep_merge, expand_preset
@@ -353,8 +354,8 @@ def scenario_durations() -> dict[str, float]:
     raw: dict[str, dict] = {}
     for p in SCENARIO_DIR.glob("*.yaml"):
         try:
-            data = yaml.safe_load(p.read_text())
-        except yaml.YAMLError:
+            data = read_yaml(p)
+        except YamlError:
             data = None
         raw[p.stem] = data if isinstance(data, dict) else {}
 
@@ -385,6 +386,18 @@ def _scenario_path(name_or_path: str | Path) -> Path:
     return p
 
 
+def _parent_path(parent: str, child: Path) -> Path:
+    """The file ``extends: parent`` of the scenario file ``child`` names: a path or a name
+    beside ``child`` first (a relative path is the child's, not the working directory's), then
+    a shipped scenario name."""
+    cand = Path(parent)
+    if not cand.is_absolute():
+        for rel in (child.parent / cand, child.parent / f"{parent}.yaml"):
+            if rel.is_file():
+                return rel
+    return _scenario_path(parent)
+
+
 def _read_file(p: Path, chain: tuple[Path, ...] = ()) -> dict:
     """A scenario file's mapping, with ``extends`` resolved (the parent's mapping with this
     one deep-merged over it, except that a workload naming its own preset, generator, masim
@@ -392,9 +405,9 @@ def _read_file(p: Path, chain: tuple[Path, ...] = ()) -> dict:
     if p.resolve() in chain:
         raise ScenarioError(f"{p}: extends: a cycle ({' -> '.join(c.stem for c in chain)})")
     try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise ScenarioError(f"{p}: not valid YAML: {e}") from None
+        data = read_yaml(p)
+    except YamlError as e:
+        raise ScenarioError(str(e)) from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{p}: a scenario is a mapping of fields, got {type(data).__name__}")
     data.setdefault("name", p.stem)
@@ -403,7 +416,7 @@ def _read_file(p: Path, chain: tuple[Path, ...] = ()) -> dict:
         return data
     if not isinstance(parent, str):
         raise ScenarioError(f"{p}: extends: got {parent!r}; allowed: a scenario name or path")
-    base = _read_file(_scenario_path(parent), (*chain, p.resolve()))
+    base = _read_file(_parent_path(parent, p), (*chain, p.resolve()))
     wl = data.get("workload")
     if isinstance(wl, dict) and any(k in wl for k in ("preset", "generator", "masim", "replay")):
         base.pop("workload", None)  # a workload of its own replaces the parent's

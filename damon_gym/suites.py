@@ -22,9 +22,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from damon_gym.safe_yaml import YamlError, read_yaml
 from damon_gym.scenario import CONFIG_DIR, Scenario, ScenarioError, load_scenario
 
 SUITE_DIR = CONFIG_DIR / "suites"
@@ -102,9 +102,9 @@ def _suite_path(name_or_path: str | Path) -> Path:
 def _read(name_or_path: str | Path) -> tuple[_Suite, str]:
     p = _suite_path(name_or_path)
     try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise SuiteError(f"{p}: not valid YAML: {e}") from None
+        data = read_yaml(p)
+    except YamlError as e:
+        raise SuiteError(str(e)) from None
     if isinstance(data, dict):
         data.setdefault("name", p.stem)
     try:

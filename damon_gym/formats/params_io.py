@@ -39,6 +39,7 @@ from damon_gym.formats.params import (
     QuotaParams,
     SchemeParams,
 )
+from damon_gym.safe_yaml import YamlError, parse_yaml
 from damon_gym.units import U64_MAX, format_size, format_time_us
 
 __all__ = ["load_damon_params", "load_schemes", "dump_damon_params", "dump_schemes",
@@ -93,16 +94,16 @@ def _read_doc(src: Any) -> Any:
         text, suffix = path.read_text(), path.suffix.lower()
     try:
         if suffix in (".yaml", ".yml"):
-            return yaml.safe_load(text)
+            return parse_yaml(text, "(document)")
         try:
             return json.loads(text)
         except json.JSONDecodeError as e:
             try:
-                return yaml.safe_load(text)
-            except yaml.YAMLError:
+                return parse_yaml(text, "(document)")
+            except YamlError:
                 raise DamoFormatError([f"(document): not JSON or YAML: {e}"]) from None
-    except yaml.YAMLError as e:
-        raise DamoFormatError([f"(document): not YAML: {e}"]) from None
+    except YamlError as e:
+        raise DamoFormatError([str(e)]) from None
 
 
 def load_damon_params(src: str | os.PathLike[str] | Mapping[str, Any], *, raw: bool = False) -> DamonParams:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from damon_gym.memory.mempolicy import reduce_interleave_weights
+from damon_gym.safe_yaml import YamlError, read_yaml
 from damon_gym.units import UnitError, format_size, parse_size
 
 MiB = 1 << 20
@@ -241,7 +241,7 @@ def load_topology(name_or_path: str | Path) -> Topology:
     if not p.is_file():
         raise TopologyError(f"{p}: no such topology file")
     try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise TopologyError(f"{p}: not valid YAML: {e}") from None
+        data = read_yaml(p)
+    except YamlError as e:
+        raise TopologyError(str(e)) from None
     return topology_from_dict(data, str(p))

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+from damon_gym.safe_yaml import YamlError, read_yaml
 
 PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "workloads"
 #: keys a preset file may hold besides the workload spec itself
@@ -50,9 +50,9 @@ def load_preset(name: str) -> dict[str, Any]:
     """The preset's mapping (metadata and workload spec), as written in its file."""
     p = preset_path(name)
     try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise ValueError(f"workload.preset: {p}: not valid YAML: {e}") from None
+        data = read_yaml(p)
+    except YamlError as e:
+        raise ValueError(f"workload.preset: {e}") from None
     if not isinstance(data, dict):
         raise ValueError(f"workload.preset: {p}: a preset is a mapping, got {type(data).__name__}")
     if "preset" in data:
