@@ -15,8 +15,8 @@ from damon_gym.scenario import Scenario
 from damon_gym.workloads.model import Workload
 from damon_gym.workloads.scaling import scaled_workload
 
-__all__ = ["allocation_policy", "background_of", "build_workload", "default_damon_params",
-           "scenario_damon_document", "scenario_topology"]
+__all__ = ["allocation_policy", "background_of", "build_workload", "check_fits",
+           "default_damon_params", "scenario_damon_document", "scenario_topology"]
 
 
 def default_damon_params(ops: str = "vaddr") -> DamonParams:
@@ -111,3 +111,18 @@ def allocation_policy(spec, topology: Topology):
     auto = topology.auto_weights()
     weights = list(spec.weights) if spec.weights else [auto[n] for n in nodes]
     return WeightedInterleavePolicy(nodes, weights)
+
+
+def check_fits(workload: Workload, memory, byte_scale: float = 1.0) -> None:
+    """Refuse a workload whose pages exceed the machine's memory (both sizes in the real
+    machine's bytes): the memory system would otherwise fail allocations part-way or cap the
+    workload silently."""
+    ps = memory.page_size
+    need = sum(workload.process_pages(i, ps) for i in range(len(workload.processes))) * ps
+    have = memory.nr_frames * ps
+    if need > have:
+        def real(b: int) -> str:
+            return f"{b * byte_scale / 2**30:,.3f} GiB"
+        raise ValueError(f"workload: {workload.name} needs {real(need)} of memory; the machine "
+                         f"has {real(have)} (all nodes): allowed: a workload that fits")
+

@@ -27,6 +27,7 @@ from damon_gym.build import (
     allocation_policy,
     background_of,
     build_workload,
+    check_fits,
     default_damon_params,
     scenario_topology,
 )
@@ -43,6 +44,8 @@ from damon_gym.online import OnlineChanges
 from damon_gym.scenario import Scenario, ScenarioError, load_scenario
 
 US = 1_000_000
+#: the most simulated time one ``run()`` may advance (a day): beyond, a typo, not a plan
+MAX_RUN_S = 86_400.0
 
 
 @dataclass
@@ -85,6 +88,7 @@ class Simulation(OnlineChanges):
         self.byte_scale = 1.0 / scenario.capacity_scale
         self.memory = MemorySystem(topology, page_size=scenario.page_size)
         self.workload = build_workload(scenario)
+        check_fits(self.workload, self.memory, self.byte_scale)
         self.now_us = 0
         self._proc_of_spec: dict[int, int] = {}  # workload process index -> memory proc index
         self._change_times = [int(round(t * US)) for t in self.workload.change_times()]
@@ -240,9 +244,10 @@ class Simulation(OnlineChanges):
 
     # -- the public API -------------------------------------------------------------------------
     def run(self, seconds: float) -> None:
-        """Advance simulated time by ``seconds``."""
-        if not seconds >= 0:
-            raise ValueError(f"seconds: {seconds!r} must be >= 0")
+        """Advance simulated time by ``seconds`` (finite, at most ``MAX_RUN_S`` at once)."""
+        if not 0 <= seconds <= MAX_RUN_S:
+            raise ValueError(f"seconds: {seconds!r}; allowed: 0 .. {MAX_RUN_S:g} simulated "
+                             "seconds per call")
         end = self.now_us + int(round(seconds * US))
         while self.now_us < end:
             if self.now_us >= self._next_change_us():

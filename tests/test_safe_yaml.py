@@ -72,3 +72,34 @@ def test_extends_is_read_beside_the_scenario_file(tmp_path):
     (tmp_path / "self.yaml").write_text("extends: self\n")
     with pytest.raises(ScenarioError, match="cycle"):
         load_scenario(tmp_path / "self.yaml")
+
+
+def test_a_workload_that_does_not_fit_is_refused_with_both_sizes():
+    from damon_gym.simulation import Simulation
+
+    sc = load_scenario({"workload": {"preset": "gups", "params": {"size": "600 MiB"}}})
+    with pytest.raises(ValueError, match=r"needs 0\.586 GiB .* has 0\.500 GiB"):
+        Simulation(sc)
+
+
+@pytest.mark.parametrize("intervals, field", [
+    ({"sample_us": 0, "aggr_us": 0}, "sample_us"),
+    ({"sample_us": 5000, "aggr_us": 1000}, "aggr_us"),
+    ({"sample_us": 5000, "aggr_us": 10**300}, "aggr_us"),
+])
+def test_intervals_that_would_hang_or_overflow_are_refused(intervals, field):
+    from damon_gym.formats.params import DamoFormatError, load_damon_params
+
+    doc = {"kdamonds": [{"contexts": [{"ops": "vaddr", "targets": [], "intervals": intervals,
+                                       "schemes": []}]}]}
+    with pytest.raises((DamoFormatError, ValueError), match=f"intervals.{field}"):
+        load_damon_params(doc)
+
+
+@pytest.mark.parametrize("seconds", [float("inf"), float("nan"), -1.0, 1e30])
+def test_run_refuses_unbounded_or_negative_time(seconds):
+    from damon_gym.simulation import Simulation
+
+    sim = Simulation(load_scenario("smoke-gups"))
+    with pytest.raises(ValueError, match="seconds"):
+        sim.run(seconds)

@@ -383,6 +383,13 @@ class ContextParams(_Model):
         if self.sample_control.sample_filters:
             p.append("sample_control.sample_filters: sample filters are not supported by the "
                      "simulator (expected [])")
+        iv = self.intervals
+        if iv.sample_us < 1:
+            p.append(f"intervals.sample_us: {iv.sample_us} is not simulated (DAMON would sample "
+                     "without pause, a run would never end); allowed: >= 1 us")
+        if iv.aggr_us < iv.sample_us or iv.aggr_us > 3_600_000_000:
+            p.append(f"intervals.aggr_us: {iv.aggr_us:,}; allowed: sample_us ({iv.sample_us:,})"
+                     " .. 3,600,000,000 us (one hour)")
         for t, target in enumerate(self.targets):
             if self.ops != "paddr" and target.pid is None:
                 p.append(f"targets[{t}].pid: required for ops {self.ops}")
