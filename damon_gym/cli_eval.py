@@ -112,7 +112,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     plots; the summary table on stdout."""
     from rich.console import Console
 
-    from damon_gym.evaluation.eval import Job, agent_api, b2_name, evaluate, resolve_agents
+    from damon_gym.evaluation.eval import (
+        Job,
+        agent_api,
+        b2_name,
+        evaluate,
+        resolve_agents,
+        row_key,
+    )
     from damon_gym.evaluation.summary import markdown, rich_table, summarize
 
     task = _task(args.task)
@@ -124,7 +131,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         try:
             import ray  # noqa: F401
         except ImportError:
-            from damon_gym.evaluation.eval import RAY_HINT
+            from damon_gym.evaluation.backends import RAY_HINT
 
             raise ValueError(RAY_HINT) from None
     agents = resolve_agents(args.agents)
@@ -142,7 +149,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     n_jobs=args.jobs, ray_num_cpus=args.jobs if args.jobs > 1 else None,
                     on_trace=lambda tr: _save_trace(out, tr))
     wanted = {j.key for j in jobs}
-    rows = [r for r in rows if (r["agent"], r["task"], r["scenario"], int(r["seed"])) in wanted]
+    seen: set = set()
+    rows = [r for r in rows if row_key(r) in wanted  # this run's episodes, each once
+            and not (row_key(r) in seen or seen.add(row_key(r)))]
     summary = summarize(rows, task, order=agents)
     where = f"suite {args.suite}" if args.suite else ", ".join(scenarios)
     n_seeds = max(sum(1 for sc2, _ in episodes if sc2 == sc) for sc in scenarios)

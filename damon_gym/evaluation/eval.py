@@ -3,10 +3,11 @@
 * :class:`Job` names an episode and the agent that plays it; :func:`run_job` plays it on a
   fresh env (deterministic: the same job gives the same row anywhere) and returns the row
   (docs/results_format.md) and, when asked, its step-by-step trace for the plots.
-* :func:`run_jobs` runs jobs on a backend (``local``: this process or ``jobs`` worker
-  processes; ``ray``: Ray tasks) and hands every finished row to one writer in this process.
-  When the B2 agent (``b2-bw-weights``) is in the run, every other agent's episode is started
-  only after B2's row of the same episode is known, so ``speedup_vs_B2`` is filled at once.
+* :func:`damon_gym.evaluation.backends.run_jobs` runs jobs on a backend (``local``: this
+  process or ``jobs`` worker processes; ``ray``: Ray tasks) and hands every finished row to one
+  writer in this process. When the B2 agent (``b2-bw-weights``) is in the run, every other
+  agent's episode is started only after B2's row of the same episode is known, so
+  ``speedup_vs_B2`` is filled at once.
 * :class:`ResultsFile` is that writer: append, flush and fsync per row, so a killed run loses
   no finished row; :meth:`ResultsFile.open_for_resume` drops a half-written last line.
 * :func:`replay` re-runs the rows of a results file and reports those whose reward differs.
@@ -272,132 +273,6 @@ class ResultsFile:
             self._f = None
 
 
-# -- backends -----------------------------------------------------------------------------------
-RAY_HINT = ("backend ray: Ray is not installed; install it with `pip install 'damon-gym[ray]'` "
-            "(or `pip install ray`)")
-
-
-class _Serial:
-    capacity = 1
-
-    def submit(self, job: Job):
-        return run_job(job)
-
-    def wait(self, handles: list) -> tuple[list, list]:
-        return handles, []
-
-    def result(self, h):
-        return h
-
-    def close(self) -> None:
-        pass
-
-
-class _Pool:
-    def __init__(self, jobs: int) -> None:
-        from concurrent.futures import ProcessPoolExecutor
-
-        self.pool = ProcessPoolExecutor(max_workers=jobs)
-        self.capacity = 2 * jobs
-
-    def submit(self, job: Job):
-        return self.pool.submit(run_job, job)
-
-    def wait(self, handles: list) -> tuple[list, list]:
-        from concurrent.futures import FIRST_COMPLETED, wait
-
-        done, rest = wait(handles, return_when=FIRST_COMPLETED)
-        return list(done), list(rest)
-
-    def result(self, h):
-        return h.result()
-
-    def close(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
-
-
-class _Ray:
-    """Ray tasks: the cluster in RAY_ADDRESS, else a local Ray with ``num_cpus`` (default:
-    the machine's cores)."""
-
-    def __init__(self, num_cpus: int | None = None) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise ValueError(RAY_HINT) from None
-        self.ray = ray
-        self.own = not ray.is_initialized()
-        if self.own:
-            address = os.environ.get("RAY_ADDRESS") or None
-            kw: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
-                                      configure_logging=False)
-            if address is None:
-                kw["num_cpus"] = num_cpus or os.cpu_count() or 1
-            ray.init(address=address, **kw)
-        self.remote = ray.remote(num_cpus=1)(run_job)
-        self.capacity = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
-
-    def submit(self, job: Job):
-        return self.remote.remote(job)
-
-    def wait(self, handles: list) -> tuple[list, list]:
-        return self.ray.wait(handles, num_returns=1)
-
-    def result(self, h):
-        return self.ray.get(h)
-
-    def close(self) -> None:
-        if self.own:
-            self.ray.shutdown()
-
-
-def make_backend(backend: str, jobs: int = 1, ray_num_cpus: int | None = None):
-    if backend == "local":
-        return _Serial() if jobs <= 1 else _Pool(jobs)
-    if backend == "ray":
-        return _Ray(ray_num_cpus)
-    raise ValueError(f"backend: {backend!r}; allowed: local, ray")
-
-
-def run_jobs(jobs: list[Job], backend, on_row: Callable[[dict, dict | None], None], *,
-             b2: str | None = None, b2_perf: dict | None = None) -> None:
-    """Run ``jobs`` on ``backend`` and call ``on_row(row, trace)`` in this process for every
-    finished one, its ``speedup_vs_B2`` filled when ``b2`` (the B2 agent's name) is given:
-    a job of another agent starts once B2's row of its episode is in ``b2_perf`` (episode ->
-    B2's perf_norm_mean; rows already on file may be passed in)."""
-    b2_perf = dict(b2_perf or {})
-    first = [j for j in jobs if j.agent == b2]
-    later = [j for j in jobs if j.agent != b2]
-    b2_eps = {j.episode for j in first}
-    inflight: list = []
-
-    def ready(j: Job) -> bool:  # no B2 job of the episode in this run: start at once
-        return b2 is None or j.episode in b2_perf or j.episode not in b2_eps
-
-    while first or later or inflight:
-        while len(inflight) < backend.capacity and (first or later):
-            if first:
-                j = first.pop(0)
-            else:
-                i = next((i for i, j in enumerate(later) if ready(j)), None)
-                if i is None:
-                    break
-                j = later.pop(i)
-            inflight.append(backend.submit(j))
-        if not inflight:
-            raise RuntimeError("evaluation: jobs wait for a B2 row that never comes")
-        done, inflight = backend.wait(inflight)
-        for h in done:
-            row, trace = backend.result(h)
-            ep = (row["task"], row["scenario"], row["seed"])
-            if b2 is not None and row["agent"] == b2:
-                b2_perf[ep] = row["perf_norm_mean"]
-            base = b2_perf.get(ep) if b2 is not None else None
-            if base is not None and row["perf_norm_mean"] is not None and base > 0:
-                row["speedup_vs_B2"] = row["perf_norm_mean"] / base
-            on_row(row, trace)
-
-
 def quiet_progress() -> bool:
     """No progress bar when stderr is not a terminal or under CI=true."""
     return not sys.stderr.isatty() or os.environ.get("CI", "").lower() == "true"
@@ -410,6 +285,8 @@ def evaluate(jobs: list[Job], results: str | Path, *, resume: bool = False,
     """Run the jobs not yet in ``results`` (with ``resume``) and append their rows; all the
     file's rows afterwards."""
     from tqdm import tqdm
+
+    from damon_gym.evaluation.backends import make_backend, run_jobs
 
     out = ResultsFile(results)
     have = out.open_for_resume() if resume else (out.open_new() or [])
@@ -454,6 +331,8 @@ def replay(rows: list[dict], *, backend: str = "local", n_jobs: int = 1,
     """Re-run every row; the differences: ``{"row": ..., "reward_mean": replayed,
     "scenario_hash": replayed}`` for each row whose reward_mean (or scenario hash) differs."""
     from tqdm import tqdm
+
+    from damon_gym.evaluation.backends import make_backend, run_jobs
 
     by_key = {row_key(r): r for r in rows}
     diffs: list[dict] = []
