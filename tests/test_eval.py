@@ -177,3 +177,36 @@ def test_ray_backend_gives_the_local_rows(smoke_run, tmp_path):
     rows = evaluate(jobs, tmp_path / "results.jsonl", backend="ray", ray_num_cpus=2,
                     progress=False)
     assert {row_key(r): _stable(r) for r in rows} == {row_key(r): _stable(r) for r in local}
+
+
+def test_a_real_sigkill_loses_no_finished_row(tmp_path):
+    """SIGKILL a running eval once it has written some rows; every line on file is whole but
+    maybe the last, and --resume completes the set without duplicates."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "sigkill"
+    agents = agent_api()[0]()[:8]
+    cmd = [sys.executable, "-m", "damon_gym.cli", "eval", "--task", "Interleave", "--suite",
+           "smoke", "--agents", ",".join(agents), "--out", str(out), "--no-plots"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if results.exists() and results.read_text().count("\n") >= 3:
+            break
+        time.sleep(0.02)
+    killed = proc.poll() is None
+    if killed:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = ResultsFile.read(results)
+    assert len(before) >= 3
+    assert _eval(out, "--suite", "smoke", "--seeds", "1", "--no-plots", "--resume",
+                 agents=agents) == 0
+    rows = [json.loads(ln) for ln in results.read_text().splitlines()]
+    keys = [row_key(r) for r in rows]
+    assert len(keys) == len(set(keys)) == len(agents) * len(SMOKE)
+    assert rows[:len(before)] == before
