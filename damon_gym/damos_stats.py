@@ -163,7 +163,8 @@ class DamosStatsCollector:
         self.times_s.append(sim.now_us / 1e6)
         if perf is not None and not isinstance(perf, (int, float)):
             perf = float(perf.perf)
-        self.perf.append(None if perf is None else float(perf))
+        # None where X/X* is undefined (no workload left: X* = 0), so the JSON stays JSON
+        self.perf.append(None if perf is None or not np.isfinite(perf) else float(perf))
         for k, s in zip(self._keys, schemes, strict=True):
             cur = self._counters(s)
             ser = self._series[k]

@@ -116,7 +116,9 @@ class OnlineChanges:
         `damo start FILE` (or `damo args damon FILE`) reads on a real kernel. Each scheme's
         ``quotas.effective_sz_bytes`` is its running effective quota (``esz``, real bytes), the
         figure `damo status` reads from the kernel's ``effective_bytes``; a kernel computes its
-        own from the quotas and goals after `damo start`, so it is information, not a setting."""
+        own from the quotas and goals after `damo start`, so it is information, not a setting
+        (as are the goals' ``current_value``s, written as last measured, except that a
+        ``user_input`` goal's is the value last fed)."""
         from damon_gym.formats.params import save_damon_params
 
         params = self.params.model_copy(deep=True)
@@ -124,4 +126,6 @@ class OnlineChanges:
             sps = params.kdamonds[b.kdamond_idx].contexts[b.context_idx].schemes
             for sp, s in zip(sps, b.context.schemes.schemes, strict=False):
                 sp.quotas.effective_sz_bytes = int(s.qstate.esz)
+                for gp, g in zip(sp.quotas.goals, s.quota.goals, strict=False):
+                    gp.current_value = int(g.current_value)
         save_damon_params(params, path)
