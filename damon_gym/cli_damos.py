@@ -420,7 +420,7 @@ EXAMPLES = {
                 "damon-gym heatmap --input out/tier.damon.data --out out/tier-nodes.png "
                 "--nodes out/tier.stats.json"],
     "run": ["damon-gym run --list",
-            "damon-gym run --env DamonGym/Interleave-v0 --policies static-1to1,instant-oracle"],
+            "damon-gym run --env DamonGym/Interleave-v0 --policies random,bandwidth-weights,instant-oracle"],
     "headroom": ["damon-gym headroom --task Interleave --scenario interleave-default --jobs 2"],
     "model": ["damon-gym model --topology P1-SPR --u-target 0.9 --write-fraction 0.3"],
     "scenarios": ["damon-gym scenarios list", "damon-gym scenarios show tiering-rand --seed 3"],
