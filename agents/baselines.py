@@ -169,9 +169,6 @@ class Baseline:
         return w / w.sum() if w.sum() > 0 else np.ones(self.n) / self.n
 
 
-HOLD_TIERING_DOC = "holds the upstream mem_tier settings (200 MiB/s each, 50 bp free / 9970 bp used)"
-
-
 class NoopAgent(Baseline):
     """Changes nothing: the env's starting weights (the kernel's auto weights, read back from
     ``info["weights"]``) at the minimum quota; on Tiering the minimum quotas at the env's
@@ -194,8 +191,8 @@ class FirstTouchAgent(Baseline):
     the env cannot switch DAMOS off, so the quota is the minimum (4 MiB per 1 s) with the
     weights all on the CPU's node (whatever little moves, moves towards local). Tiering: both
     quotas at the minimum and goals that ask for nothing once the fast node is full (10 bp
-    free, 5000 bp used). The optional reclaim demotion is B7's. Reads nothing (the topology's
-    CPU node)."""
+    free, 5000 bp used). The optional reclaim demotion (kswapd below WMARK_LOW [C S6
+    page_alloc.c]) is B7's. Reads nothing (the topology's CPU node)."""
 
     name = "b0-first-touch"
 
@@ -211,8 +208,7 @@ class EqualInterleaveAgent(Baseline):
     """B1, MPOL_INTERLEAVE: every node weight 1 (perf_model.md §3 B1, the "-78 %" reference
     [C S2]). An allocation-time policy: the env's allocation is the scenario's mempolicy, so
     B1 holds equal dests weights at the minimum quota (placement only, like B2); on a scenario
-    allocated 1:1 (anchor1-stream-spr-1to1) that is exactly MPOL_INTERLEAVE. Tiering:
-    """ + HOLD_TIERING_DOC + """. Reads nothing."""
+    allocated 1:1 (anchor1-stream-spr-1to1) that is exactly MPOL_INTERLEAVE. Tiering: holds the upstream mem_tier settings (200 MiB/s each, 50 bp free / 9970 bp used). Reads nothing."""
 
     name = "b1-interleave"
 
@@ -225,7 +221,7 @@ class BandwidthWeightsStatic(Baseline):
     weights from the firmware bandwidths (weightiness 32, floor, min 1, divided by the GCD),
     held, at the minimum quota: placement only, as the kernel's weights only affect new
     allocations (the env's allocation is the scenario's mempolicy; on anchor1-stream-spr-28to3
-    it is these weights). Tiering: """ + HOLD_TIERING_DOC + """. Reads the topology's
+    it is these weights). Tiering: holds the upstream mem_tier settings (200 MiB/s each, 50 bp free / 9970 bp used). Reads the topology's
     bandwidths (what auto mode reads from HMAT), no observation."""
 
     name = "b2-bw-weights"
@@ -245,7 +241,7 @@ class BandwidthWeightsMigrate(BandwidthWeightsStatic):
     already-allocated hot pages to match them, at 200 MiB per 1 s (``b2m-bw-weights-migrate:
     MIB`` sets another quota). The env's scheme is the hot-only variant (>= 5 % of samples,
     apply interval 1 s); the cover letter's any-access pattern and its 500 ms / 5 s intervals
-    are the scenario's, not the agent's, to set. Tiering: """ + HOLD_TIERING_DOC + """. Reads
+    are the scenario's, not the agent's, to set. Tiering: holds the upstream mem_tier settings (200 MiB/s each, 50 bp free / 9970 bp used). Reads
     the topology's bandwidths, no observation."""
 
     name = "b2m-bw-weights-migrate"
@@ -269,7 +265,7 @@ class CaptionAgent(Baseline):
     never happen after the start, so the weights reach existing hot pages through the dests
     scheme at 200 MiB per 1 s (without it the climb would measure nothing). Caption's linear
     PCM estimator (IPC, L1-miss and DDR read latency) is replaced by the measured throughput,
-    as §3 allows. Tiering: """ + HOLD_TIERING_DOC + """. Reads ``obs[100]``, ``obs[12 f +
+    as §3 allows. Tiering: holds the upstream mem_tier settings (200 MiB/s each, 50 bp free / 9970 bp used). Reads ``obs[100]``, ``obs[12 f +
     7]`` (f the CPU's node) and the topology's bandwidths."""
 
     name = "b3-caption"

@@ -310,7 +310,8 @@ class ArmsAgent(Baseline):
 
 
 class TwoSchemeRecipe(Baseline):
-    """The seed thread's two-scheme recipe: two migrate_hot schemes interleaving with a
+    """The seed thread's two-scheme recipe (issue 10's seed thread; DAMOS dests [C S8, S9] and
+    quota goals [C S24, S58]): two migrate_hot schemes interleaving with a
     ``node_mem_used_bp`` goal of 50 % on one side and a ``node_mem_free_bp`` goal of 50 % on the
     other, quota 200 MiB per 1 s. Tiering/Joint: the env's two schemes at 200 MiB per 1 s with
     the goal targets 5000 bp free / 5000 bp used on the fast node. Interleave (one scheme):
@@ -331,7 +332,8 @@ class TwoSchemeRecipe(Baseline):
 
 class UserInputRecipe(Baseline):
     """The seed thread's user-space controller feeding node balance as a ``user_input`` quota
-    goal: a proportional controller. Error e = the fast node's bandwidth share
+    goal (issue 10's seed thread; the kernel's quota goal feedback [C S58, S59]): a
+    proportional controller. Error e = the fast node's bandwidth share
     (``obs[12 f + 10]``) minus its measured share of the memory traffic (u_f B_f / sum u_i B_i
     from ``obs[12 i + 7]`` and ``obs[12 i + 10]``). Interleave: dests = the B2 weights with a
     quota of 200 MiB per 1 s times |e| / 10 % (capped at 200 MiB, the minimum below; gain

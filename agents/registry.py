@@ -11,8 +11,9 @@ names here.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -160,41 +161,66 @@ def parse_spec(name_or_spec: str) -> tuple[str, str | None]:
 def make_agent(name_or_spec: str, env: gym.Env):
     """The agent ``name_or_spec`` (``NAME`` or ``NAME:ARG``) for ``env``."""
     name, arg = parse_spec(name_or_spec)
-    try:
-        return AGENTS[name].factory(env, arg)
-    except (TypeError, ArithmeticError) as e:
-        raise ValueError(f"agent: {name_or_spec!r}: {e}") from None
-    except ValueError as e:
-        if arg is not None and "could not convert" in str(e):
-            raise ValueError(f"agent: {name_or_spec!r}: ARG must be the {AGENTS[name].arg}"
-                             ) from None
-        raise
+    if arg is not None:  # every ARG is a number
+        try:
+            ok = np.isfinite(float(arg)) and float(arg) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"agent: {name_or_spec!r}: ARG must be a positive number, the "
+                             f"{AGENTS[name].arg}")
+    return AGENTS[name].factory(env, arg)
 
 
-def _episode_from(env, agent, obs, info):
-    """Play ``agent`` on ``env`` (a copy already reset) from (obs, info) to the end."""
-    from damon_gym.evaluation.rollout import Episode
+def allocation_mempolicy(name_or_spec: str, topology) -> dict | None:
+    """The allocation policy an allocation-time baseline stands for, as a scenario's
+    ``workload.params.mempolicy`` (None: the scenario's own, first touch by default). The env
+    allocates by the scenario's mempolicy and the agents' weights only reach existing pages
+    through DAMOS, so B1 and B2 played as the kernel plays them run on a scenario that
+    ``extends`` the original with this mempolicy (as anchor1-stream-spr-1to1 / -28to3 do):
+    b1-interleave MPOL_INTERLEAVE over every node; b2-bw-weights and b2m-bw-weights-migrate
+    MPOL_WEIGHTED_INTERLEAVE with the auto weights; b0-first-touch local (the CPU's node,
+    spilling by distance)."""
+    name, _ = parse_spec(name_or_spec)
+    nodes = list(range(topology.nr_nodes))
+    if name == "b0-first-touch":
+        return {"mode": "local", "nodes": [topology.cpu_node]}
+    if name == "b1-interleave":
+        return {"mode": "interleave", "nodes": nodes}
+    if name in ("b2-bw-weights", "b2m-bw-weights-migrate"):
+        return {"mode": "weighted_interleave", "nodes": nodes,
+                "weights": [int(w) for w in topology.auto_weights()]}
+    return None
 
-    cols: dict[str, list] = {k: [] for k in ("t_s", "reward", "perf_norm", "migrated", "churn")}
-    done = False
+
+class _Run:
+    """One constant's episode from the start state, as ``phase_oracle_schedule`` reads it:
+    ``t_s`` (each step's start time) and ``mean_reward(sel)``."""
+
+    def __init__(self, t_s: list[float], reward: list[float]) -> None:
+        self.t_s, self.reward = np.asarray(t_s), np.asarray(reward)
+
+    def mean_reward(self, sel: np.ndarray | None = None) -> float:
+        r = self.reward if sel is None else self.reward[sel]
+        return float(r.mean()) if r.size else float("nan")
+
+
+def _run_from(env, action, obs, info) -> _Run:
+    """Play the constant ``action`` on ``env`` (a copy in the start state) to the end."""
+    t_s, reward, done = [], [], False
     while not done:
-        cols["t_s"].append(float(info["time_s"]))
-        obs, r, term, trunc, info = env.step(agent.act(obs, info))
+        t_s.append(float(info["time_s"]))
+        obs, r, term, trunc, info = env.step(action)
+        reward.append(float(r))
         done = term or trunc
-        cols["reward"].append(float(r))
-        cols["perf_norm"].append(float(info["perf_norm"]))
-        cols["migrated"].append(int(info["migrated_bytes"]))
-        cols["churn"].append(float(info["churn"]))
-    return Episode(*(np.asarray(cols[k]) for k in ("t_s", "reward", "perf_norm", "migrated",
-                                                     "churn")),
-                   scenario=info["scenario"], scenario_hash=info["scenario_hash"])
+    return _Run(t_s, reward)
 
 
 class PhaseOracleRef:
     """Reference *phase oracle* (perf_model.md §3 B11, docs/headroom.md): at its first
     ``act`` of an episode it copies the env it was made with (``copy.deepcopy`` of the
     unwrapped env, in the state the reset left) and finds, with
-    ``damon_gym.evaluation.headroom.phase_oracle_schedule``, the best policy per phase
+    ``agents.references.phase_oracle_schedule`` (as ``damon-gym headroom`` does), the best policy per phase
     (``env.phase_times()``) among the grid's constants (``agents.references.constant_grid``,
     each played on a copy over the whole episode) and the instant oracles of
     ``ORACLE_SETTINGS``; then it plays that schedule (``agents.references.PhaseOracleAgent``).
@@ -217,18 +243,17 @@ class PhaseOracleRef:
 
     def _plan(self, obs, info) -> None:
         from agents.references import (
-            ConstantAgent,
+            ORACLE_SETTINGS,
             InstantOracleAgent,
             PhaseOracleAgent,
             constant_grid,
+            phase_oracle_schedule,
         )
-        from damon_gym.evaluation.headroom import ORACLE_SETTINGS, phase_oracle_schedule
 
         start = copy.deepcopy(self.base)
         start.reset = lambda *a, **kw: (obs, info)  # the copies start from this state
         grid = constant_grid(start)
-        runs = {label: _episode_from(copy.deepcopy(start), ConstantAgent(a, label), obs, info)
-                for label, a in grid}
+        runs = {label: _run_from(copy.deepcopy(start), a, obs, info) for label, a in grid}
         oracles = {f"instant-oracle {t:g}/{p}": InstantOracleAgent(start, tolerance=t,
                                                                 tier_tolerance=t, patience=p)
                    for t, p in ORACLE_SETTINGS}

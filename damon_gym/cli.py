@@ -7,6 +7,7 @@
     damon-gym eval    --task T (--suite NAME | --scenario NAME ...) --agents A,B,...|all
                       --seeds N --out DIR [--resume] [--jobs K] [--backend local|ray]
     damon-gym replay  DIR/results.jsonl
+    damon-gym agents  [--reads]                   (every agent name, one line each)
     damon-gym record  --scenario NAME|PATH [--seconds S] [--out FILE] [--damon-params FILE]
                       [--topology NAME|PATH] [--stats-out JSON] [--plot] [--interval S]
     damon-gym heatmap --input FILE --out PNG [--nodes STATS.json]
@@ -151,6 +152,21 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agents(args: argparse.Namespace) -> int:
+    """Every name ``make_agent`` (and ``run --policies``, ``eval --agents``) accepts, one line
+    each (agents/registry.py)."""
+    from agents.registry import AGENTS
+
+    width = max(map(len, AGENTS))
+    for name, e in AGENTS.items():
+        print(f"{name:<{width}}  {e.summary}")
+        if args.reads:
+            print(f"{'':<{width}}    reads: {e.reads}")
+            if e.arg:
+                print(f"{'':<{width}}    {name}:ARG, ARG = {e.arg}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from damon_gym.cli_damos import add_damos_commands, add_record_options, finish_parser
     from damon_gym.cli_envs import DEFAULT_POLICIES, cmd_headroom, cmd_run
@@ -211,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     from damon_gym.cli_eval import add_parsers as add_eval_parsers
 
     add_eval_parsers(sub)  # eval, replay
+    ag = sub.add_parser("agents", help="list every registered agent with one line each")
+    ag.add_argument("--reads", action="store_true",
+                    help="also say what each agent reads and what NAME:ARG means")
+    ag.set_defaults(func=cmd_agents)
     mo = sub.add_parser("model", help="throughput of standard placements vs the optimum")
     mo.add_argument("--topology", default="P1-AMD")
     mo.add_argument("--u-target", type=float, default=0.99)
