@@ -314,8 +314,13 @@ class ColloidAgent(Baseline):
     band, times the capacity ``info["node_used_bytes"] / obs[12 i + 1]``; Colloid counts PEBS
     samples per tier). If |L_D - L_A| <= 5 % of L_D: do nothing (weights kept, minimum quota).
     Otherwise shift Δp = p(1-p)|L_D - L_A| / (p L_A + (1-p) L_D) (EXPR3) of the access share
-    from the higher- to the lower-latency node: dests weights = the measured shares moved by
-    Δp, quota = min(200 MiB, Δp X 64 B τ) with X the measured throughput ``info["X"]`` (at
+    from the higher- to the lower-latency node (p kept within [0.02, 0.98]: at exactly 0 or
+    1, which DAMON's view of a fully local placement gives, EXPR3 would never move): dests
+    weights = the measured shares moved by
+    Δp (at least one 1/32 weight quantum, which the integer weights would otherwise round
+    away), starting from the weights in force where they are ahead of the measured placement
+    (by at most 0.125: Colloid counts a tick's move at once, DAMOS realises it over steps),
+    quota = min(200 MiB, Δp X 64 B τ) with X the measured throughput ``info["X"]`` (at
     least the minimum). Not expressible: Colloid's pairwise hot/cold page swaps (two-pointer
     pairing) -- DAMOS picks the regions by its own hotness priority; the binary-search variant
     is not implemented. Tiering (TPP+colloid): while L_D > 1.05 L_A promotions stop (minimum
@@ -325,6 +330,8 @@ class ColloidAgent(Baseline):
 
     name = "b4-colloid"
     delta = 0.05
+    p_min = 0.02
+    max_lead = 0.125
 
     def interleave(self, obs, info):
         n = self.n
@@ -343,12 +350,22 @@ class ColloidAgent(Baseline):
             return self.current_shares(info), self.base.quota_min
         # EXPR3 within the pair (p = the pair's share on D)
         mass = p[d] + p[a]
-        pd = p[d] / mass if mass > 0 else 0.5
+        # a tier holding every hot page (p = 0 or 1) would make EXPR3 zero for good: real
+        # counters never read exactly that, so p is kept within [P_MIN, 1 - P_MIN]
+        pd = float(np.clip(p[d] / mass if mass > 0 else 0.5, self.p_min, 1 - self.p_min))
         dp = pd * (1 - pd) * abs(lat[d] - lat[a]) / max(pd * lat[a] + (1 - pd) * lat[d], 1e-9)
-        shift = min(dp * mass, p[src])
+        # at least one weight quantum beyond the measured placement, or the integer weights
+        # (summing to weight_total) would round a small shift away and nothing would move
+        shift = max(dp * mass, 1.0 / self.base.weight_total)
+        # Colloid counts each tick's move at once; DAMOS realises the weights over a few steps,
+        # so the move starts from the weights in force when they are ahead of the measured
+        # placement, by at most MAX_LEAD (which bounds the overshoot of a lagging placement)
+        cur = self.current_shares(info)
+        base_src = float(np.clip(cur[src], p[src] - self.max_lead, p[src]))
         target = p.copy()
-        target[src] -= shift
-        target[dst] += shift
+        target[src] = max(base_src - shift, 0.0)
+        target[dst] += p[src] - target[src]
+        shift = p[src] - target[src]
         quota = min(UPSTREAM_QUOTA, shift * float(info["X"]) * 64.0 * self.base.step_s)
         return target, max(int(quota), self.base.quota_min)
 
