@@ -97,7 +97,8 @@ def _node_fractions(env: DamonEnv, b, t) -> np.ndarray:
 
 
 def hotness_by_node(env: DamonEnv) -> tuple[np.ndarray, np.ndarray]:
-    """(hot bytes per node, (4, nodes) bytes per nr_accesses band) as DAMON sees them."""
+    """(hot bytes per node, (4, nodes) bytes per nr_accesses band) as DAMON sees them, no node
+    credited with more bytes than it holds."""
     n = env.nr_nodes
     hot = np.zeros(n)
     bands = np.zeros((4, n))
@@ -117,6 +118,16 @@ def hotness_by_node(env: DamonEnv) -> tuple[np.ndarray, np.ndarray]:
             band = np.digitize(pm, (1, 251, 501))  # 0 | (0, 25 %] | (25, 50 %] | > 50 %
             for k in range(4):
                 bands[k] += per_node[band == k].sum(axis=0)
+    # a vaddr region's bytes are split over nodes from a few sampled pages, so a node can be
+    # credited with more than it holds: cap every node's total at its used bytes (node meminfo)
+    mem = env.sim.memory
+    used = mem.used_frames[:n] * float(mem.page_size)
+    total = bands.sum(axis=0)
+    over = total > used
+    if over.any():
+        f = np.where(over, used / np.where(total > 0, total, 1.0), 1.0)
+        bands *= f
+        hot *= f
     return hot, bands
 
 
@@ -143,7 +154,9 @@ def _static_part(env: DamonEnv) -> tuple:
     return c
 
 
-def observation(env: DamonEnv) -> np.ndarray:
+def observation(env: DamonEnv, clip: bool = True) -> np.ndarray:
+    """The observation vector; ``clip=False`` returns it before the final clip into the
+    Box (float64), which the property tests check is inside the Box already."""
     mem = env.sim.memory
     perf = env._last_perf
     n = env.nr_nodes
@@ -169,6 +182,8 @@ def observation(env: DamonEnv) -> np.ndarray:
     g[3] = (applied - env._applied0) / env.m_cap_bytes
     peak = bw_sum * 1e9 / (64.0 * (1.0 + perf.write_fraction))
     g[4] = perf.X / peak
+    if not clip:
+        return obs
     obs[np.isnan(obs)] = 0.0  # nan_to_num; +-inf are clipped to the bounds just as well
     return np.clip(obs, LOW, HIGH, out=obs).astype(np.float32)
 
