@@ -33,6 +33,8 @@ MiB, GiB = 1 << 20, 1 << 30
 NF = 12  # features per node block
 #: the upstream DAMOS migration quota (damo mem_tier, mtier sample, the seed thread): 200 MiB/s
 UPSTREAM_QUOTA = 200 * MiB
+#: TPP's demotion headroom, demote_scale_factor = 2 % [2 S23]
+TPP_FREE_BP = 200
 #: midpoints of the observation's nr_accesses bands (idle, (0,25 %], (25,50 %], > 50 %)
 BAND_MID = np.array([0.0, 0.125, 0.375, 0.75])
 
@@ -98,6 +100,12 @@ def upstream_tiering() -> tuple[int, int, int, int]:
     9970 bp used on the fast node."""
     return UPSTREAM_QUOTA, UPSTREAM_QUOTA, 50, 9970
 
+
+
+def TPP_TIERING(base) -> tuple[int, int, int, int]:  # noqa: N802  (a constant of a machine)
+    """B7's tiering controls: promotion at the maximum quota while the fast node is not full
+    (9990 bp used), demotion only to keep TPP's 2 % headroom, at 200 MiB per 1 s."""
+    return UPSTREAM_QUOTA, base.quota_max, TPP_FREE_BP, base.USED_BP[1]
 
 class Baseline:
     """Shared machinery: ``act`` asks ``interleave(obs, info) -> (shares, quota_bytes)`` on
@@ -375,8 +383,6 @@ class ColloidAgent(Baseline):
         others = [i for i in range(self.n) if i != d]
         if others and lat[d] > (1 + self.delta) * min(lat[i] for i in others):
             return UPSTREAM_QUOTA, self.base.quota_min, 50, self.base.USED_BP[0]
-        from agents.damos_baselines import TPP_TIERING
-
         return TPP_TIERING(self.base)
 
 

@@ -9,6 +9,8 @@ import numpy as np
 
 from agents.baselines import (
     NF,
+    TPP_FREE_BP,
+    TPP_TIERING,
     UPSTREAM_QUOTA,
     Baseline,
     MiB,
@@ -19,15 +21,6 @@ from agents.baselines import (
     one_hot,
     upstream_tiering,
 )
-
-#: TPP's demotion headroom, demote_scale_factor = 2 % [2 S23]
-TPP_FREE_BP = 200
-
-
-def TPP_TIERING(base) -> tuple[int, int, int, int]:  # noqa: N802  (a constant of a machine)
-    """B7's tiering controls: promotion at the maximum quota while the fast node is not full
-    (9990 bp used), demotion only to keep TPP's 2 % headroom, at 200 MiB per 1 s."""
-    return UPSTREAM_QUOTA, base.quota_max, TPP_FREE_BP, base.USED_BP[1]
 
 
 def _hold_tiering(base) -> tuple[int, int, int, int]:

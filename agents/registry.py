@@ -4,8 +4,7 @@ A spec is ``NAME`` or ``NAME:ARG`` (e.g. ``b3-caption:5``: a 5 s epoch); the ent
 ARG means. Each entry gives the factory ``(env, arg) -> agent``, a one-line summary (what
 ``damon-gym agents`` prints) and what the agent reads: real-system baselines read the
 observation and the ``info`` fields a real system has (``REAL_INFO``); oracles read ground
-truth and say so. ``damon-gym run``, ``damon-gym eval`` and ``agents.simple.make_agent`` resolve
-names here.
+truth and say so. ``damon-gym run``, ``damon-gym eval`` and ``damon-gym agents`` resolve names here.
 """
 
 from __future__ import annotations
@@ -156,6 +155,16 @@ def parse_spec(name_or_spec: str) -> tuple[str, str | None]:
         raise ValueError(f"agent: {name_or_spec!r} has an empty argument; expected "
                          f"{name}:ARG with ARG the {AGENTS[name].arg}")
     return name, (arg if sep else None)
+
+
+def check_policy(name: str) -> str:
+    """``name`` if it is a registered agent (``NAME`` or ``NAME:ARG``), else a ValueError
+    listing them (for ``damon-gym run --policies``)."""
+    try:
+        parse_spec(name)
+    except ValueError as e:
+        raise ValueError(f"policy: {str(e).removeprefix('agent: ')}") from None
+    return name
 
 
 def make_agent(name_or_spec: str, env: gym.Env):

@@ -7,9 +7,6 @@
   tiering controls it holds the upstream mem_tier settings (mid quota, 50 bp free / 9970 bp
   used targets). Works on the Box action spaces of every task; it reads the machine's
   topology (what the kernel's auto mode reads from firmware).
-
-``make_agent``, ``POLICIES`` and ``check_policy`` are thin re-exports of ``agents.registry``
-(every registered agent, for ``damon-gym run --policies``).
 """
 
 from __future__ import annotations
@@ -19,8 +16,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.registry import agent_names, parse_spec
-from agents.registry import make_agent as _registry_make_agent
 from damon_gym.envs.spaces import N_MAX, unscale
 
 
@@ -74,23 +69,3 @@ class BandwidthWeightsAgent:
         if topo is not self._topology:
             self._topology, self.action = topo, self._action_for(topo)
         return self.action.copy()
-
-
-#: every registered agent (``agents.registry.AGENTS``): what ``make_agent`` and
-#: ``damon-gym run --policies`` accept (``NAME`` or ``NAME:ARG``)
-POLICIES = tuple(agent_names())
-
-
-def check_policy(name: str) -> str:
-    """``name`` if it is a registered agent (``NAME`` or ``NAME:ARG``), else a ValueError
-    listing them."""
-    try:
-        parse_spec(name)
-    except ValueError as e:
-        raise ValueError(f"policy: {str(e).removeprefix('agent: ')}") from None
-    return name
-
-
-def make_agent(name: str, env: gym.Env):
-    """A registered agent by name or spec (``agents.registry.make_agent``)."""
-    return _registry_make_agent(name, env)

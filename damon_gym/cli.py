@@ -29,29 +29,11 @@ import time
 from pathlib import Path
 
 
-def _scenario_for(arg: str, seconds: float | None):
-    """A scenario by name or YAML path; any other existing file is read as a masim config."""
-    from damon_gym.scenario import load_scenario
-
-    p = Path(arg)
-    if p.exists() and p.suffix not in (".yaml", ".yml"):
-        base = load_scenario("default")
-        data = base.model_dump(by_alias=True, exclude={"base_dir"})
-        data.update(name=p.stem, description=f"masim config {p.name}",
-                    workload={"masim": str(p.resolve())}, damon=None)
-        sc = load_scenario(data)
-    else:
-        sc = load_scenario(arg)
-    if seconds is not None:
-        sc = sc.model_copy(update={"duration_us": int(round(seconds * 1e6))})
-    return sc
-
-
 def cmd_record(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from damon_gym.cli_damos import record_damos, run_collect, with_topology
+    from damon_gym.cli_damos import cli_scenario, record_damos, run_collect, with_topology
     from damon_gym.formats.params import load_damon_params
     from damon_gym.formats.record import write_record
     from damon_gym.recorder import Recorder
@@ -59,7 +41,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     # a terminal's width, else wide enough that piped tables keep one line per row
     console = Console(stderr=False, width=None if sys.stdout.isatty() else 200)
-    sc = with_topology(_scenario_for(args.scenario, args.seconds), args.topology,
+    sc = with_topology(cli_scenario(args.scenario, args.seconds), args.topology,
                        say=(lambda m: None) if args.quiet else print)
     params = load_damon_params(args.damon_params) if args.damon_params else None
     sim = Simulation(sc, args.seed, damon_params=params)

@@ -35,6 +35,24 @@ MAX_SIM_BYTES = 4 << 30
 
 
 # ------------------------------------------------------------------ scenario and machine
+
+def cli_scenario(arg: str, seconds: float | None):
+    """A scenario by name or YAML path; any other existing file is read as a masim config."""
+    from damon_gym.scenario import load_scenario
+
+    p = Path(arg)
+    if p.exists() and p.suffix not in (".yaml", ".yml"):
+        base = load_scenario("default")
+        data = base.model_dump(by_alias=True, exclude={"base_dir"})
+        data.update(name=p.stem, description=f"masim config {p.name}",
+                    workload={"masim": str(p.resolve())}, damon=None)
+        sc = load_scenario(data)
+    else:
+        sc = load_scenario(arg)
+    if seconds is not None:
+        sc = sc.model_copy(update={"duration_us": int(round(seconds * 1e6))})
+    return sc
+
 def with_topology(sc, topology: str | None, say=print):
     """``sc`` on another machine (a topology preset name or YAML path). A machine bigger than
     4 GiB simulated is run at ``capacity_scale`` 2^-k (simulated <= 1 GiB) and the workload
@@ -69,9 +87,8 @@ def with_topology(sc, topology: str | None, say=print):
 
 
 def scenario_for(arg: str, seconds: float | None, topology: str | None = None, say=print):
-    from damon_gym.cli import _scenario_for
 
-    return with_topology(_scenario_for(arg, seconds), topology, say)
+    return with_topology(cli_scenario(arg, seconds), topology, say)
 
 
 # ------------------------------------------------------------------ running with the collector

@@ -59,7 +59,7 @@ def _save_trace(out: Path, tr: dict) -> None:
 def make_plots(out: Path, task: str, agents: list[str], scenario: str, seed: int) -> list[Path]:
     """Throughput and placement plots of the episode (scenario, seed): the traces the run
     saved, and the missing ones (a resumed run) played here."""
-    from damon_gym.evaluation.eval import Job, run_job
+    from damon_gym.evaluation.jobs import Job, run_job
     from damon_gym.evaluation.plots import plot_placement, plot_throughput
 
     traces = []
@@ -241,8 +241,3 @@ def add_parsers(sub) -> None:
     rp.add_argument("--backend", default="local", choices=("local", "ray"))
     rp.set_defaults(func=cmd_replay)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from damon_gym.cli import main
-
-    sys.exit(main(["eval", *sys.argv[1:]]))

@@ -102,16 +102,14 @@ def test_make_agent_errors_name_the_allowed_agents(spec, words):
         assert w in str(e.value), str(e.value)
 
 
-def test_specs_and_the_simple_re_exports():
-    from agents.simple import POLICIES, check_policy
-    from agents.simple import make_agent as simple_make
+def test_specs_and_policy_checks():
+    from agents.registry import check_policy
 
-    assert POLICIES == tuple(agent_names())
     assert check_policy("b3-caption:5") == "b3-caption:5"
     with pytest.raises(ValueError, match="'nope'"):
         check_policy("nope")
     env = _env("Interleave", "smoke-gups")
-    assert type(simple_make("b3-caption:5", env)).__name__ == "CaptionAgent"
+    assert type(make_agent("b3-caption:5", env)).__name__ == "CaptionAgent"
     agent = make_agent("b3-caption:5", env)
     agent.act(*env.reset(seed=0))
     assert agent.epoch_steps == 5

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from damon_gym.evaluation.eval import Job, run_job
+from damon_gym.evaluation.jobs import Job, run_job
 
 RAY_HINT = ("backend ray: Ray is not installed; install it with `pip install 'damon-gym[ray]'` "
             "(or `pip install ray`)")

@@ -12,48 +12,30 @@
   no finished row; :meth:`ResultsFile.open_for_resume` drops a half-written last line.
 * :func:`replay` re-runs the rows of a results file and reports those whose reward differs.
 
-Agents come from ``agents.registry`` (``make_agent``, ``agent_names``) and, until it exists,
-from ``agents.simple`` (random, bandwidth-weights, instant-oracle).
+Agents come from ``agents.registry`` (``make_agent``, ``agent_names``).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from damon_gym.evaluation.jobs import Job, agent_api, row_key
+
 #: the reference every row is compared with (``speedup_vs_B2``) and the summary normalised to
 B2 = "b2-bw-weights"
-#: what B2 is called by agents.simple (before agents.registry exists)
-B2_ALIASES = (B2, "bandwidth-weights")
 TASKS = ("Interleave", "Tiering", "Joint")
 RESULTS = "results.jsonl"
 GIB = float(2**30)
 
 
 # -- agents -------------------------------------------------------------------------------------
-def agent_api() -> tuple[Callable[[], list[str]], Callable[[str, Any], Any]]:
-    """``(agent_names, make_agent)``: agents.registry's, or agents.simple's until it exists."""
-    try:
-        from agents.registry import agent_names, make_agent
-    except ModuleNotFoundError as e:
-        if e.name not in ("agents.registry",):
-            raise
-        from agents.simple import POLICIES, make_agent
-
-        return (lambda: list(POLICIES)), make_agent
-    return (lambda: list(agent_names())), make_agent
-
-
 def resolve_agents(spec: str) -> list[str]:
     """``all`` (every registered name) or a comma-separated list of registered names."""
     names_fn, _ = agent_api()
@@ -75,111 +57,10 @@ def resolve_agents(spec: str) -> list[str]:
 def b2_name(agents: Iterable[str]) -> str | None:
     """The B2 agent's name among ``agents`` (None: not in the run)."""
     agents = list(agents)
-    return next((a for a in B2_ALIASES if a in agents), None)
+    return B2 if B2 in agents else None
 
 
-# -- jobs and rows ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Job:
-    """One episode: ``agent`` plays ``scenario`` (name or path) episode ``seed`` of ``task``.
-    ``spec`` (heatmap variants): the scenario is ``variant_scenario(spec)``, named
-    ``scenario``."""
-
-    agent: str
-    task: str
-    scenario: str
-    seed: int
-    spec: dict | None = field(default=None, compare=False, hash=False)
-    trace: bool = field(default=False, compare=False, hash=False)
-
-    @property
-    def key(self) -> tuple[str, str, str, int]:
-        return (self.agent, self.task, self.scenario, self.seed)
-
-    @property
-    def episode(self) -> tuple[str, str, int]:
-        return (self.task, self.scenario, self.seed)
-
-
-def row_key(row: dict) -> tuple[str, str, str, int]:
-    return (row["agent"], row["task"], row["scenario"], int(row["seed"]))
-
-
-def _float(x: float) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _scenario_arg(job: Job):
-    if job.spec is not None:
-        from damon_gym.evaluation.variants import variant_scenario
-
-        return variant_scenario(job.spec)
-    return job.scenario
-
-
-def run_job(job: Job) -> tuple[dict, dict | None]:
-    """Play ``job`` on a fresh env; the row (without provenance and ``speedup_vs_B2``) and,
-    when ``job.trace``, the trace: per step ``t_s``, ``x_over_xstar``, ``perf_norm``,
-    ``node_used_gib`` (per node)."""
-    import gymnasium as gym
-
-    import damon_gym  # noqa: F401  (registers the ids)
-
-    _, make_agent = agent_api()
-    env_id = f"DamonGym/{job.task}-v0"
-    sc = _scenario_arg(job)
-    t0 = time.perf_counter()
-    env = gym.make(env_id, disable_env_checker=True, scenario=sc).unwrapped
-    agent = make_agent(job.agent, env)
-    agent.reset(job.seed)
-    obs, info = env.reset(seed=job.seed, options={"scenario": sc, "seed": job.seed})
-    n = env.nr_nodes
-    cols: dict[str, list] = {k: [] for k in ("t", "r", "p", "x", "mig", "pp", "u", "lat",
-                                             "used")}
-    done = False
-    while not done:
-        t = float(info["time_s"])
-        obs, r, term, trunc, info = env.step(agent.act(obs, info))
-        done = term or trunc
-        cols["t"].append(t)
-        cols["r"].append(float(r))
-        cols["p"].append(float(info["perf_norm"]))
-        xs = float(info["X_star"])
-        cols["x"].append(float(info["X"]) / xs if xs > 0 else 0.0)
-        cols["mig"].append(int(info["migrated_bytes"]))
-        cols["pp"].append(int(info["pingpong_bytes"]))
-        cols["u"].append(np.asarray(info["u"], float)[:n])
-        cols["lat"].append(np.asarray(info["latency_ns"], float)[:n])
-        cols["used"].append(np.asarray(info["node_used_bytes"], float)[:n] / GIB)
-    env.close()
-    perf = np.asarray(cols["p"])
-    row = {
-        "agent": job.agent, "task": job.task, "env_id": env_id, "scenario": job.scenario,
-        "scenario_name": info["scenario"], "seed": job.seed,
-        "scenario_hash": info["scenario_hash"], "steps": len(cols["r"]),
-        "reward_mean": _float(np.mean(cols["r"])),
-        "perf_norm_mean": _float(perf.mean()),
-        "perf_norm_p10": _float(np.percentile(perf, 10)),
-        "migrated_gib": sum(cols["mig"]) / GIB, "pingpong_gib": sum(cols["pp"]) / GIB,
-        "speedup_vs_B2": None,
-        "util_mean": [_float(v) for v in np.mean(cols["u"], axis=0)],
-        "latency_mean_ns": [_float(v) for v in np.mean(cols["lat"], axis=0)],
-        "final_weights": [int(w) for w in np.asarray(info["weights"])[:n]],
-        "final_quota_esz": int(info["esz"]),
-        "wall_s": round(time.perf_counter() - t0, 3),
-    }
-    if job.spec is not None:
-        row["scenario_spec"] = dict(job.spec)
-    trace = None
-    if job.trace:
-        trace = {"agent": job.agent, "task": job.task, "scenario": job.scenario,
-                 "seed": job.seed, "t_s": cols["t"], "x_over_xstar": cols["x"],
-                 "perf_norm": cols["p"],
-                 "node_used_gib": np.asarray(cols["used"]).tolist()}
-    return row, trace
-
-
+# -- jobs and rows: damon_gym.evaluation.jobs -----------------------------------------------------
 def _pkg_version(name: str) -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
