@@ -449,6 +449,12 @@ EXAMPLES = {
     "export": ["damon-gym export --scenario smoke-zigzag --damon-params "
                "tests/fixtures/damo_params/mem_tier.json --seconds 10 --out out/tuned.json",
                "damo args damon out/tuned.json --format json   # the real damo reads it back"],
+    "eval": ["damon-gym eval --task Interleave --suite smoke --agents all --seeds 1 "
+             "--out out/eval-smoke",
+             "damon-gym eval --task Joint --suite test --agents b4-colloid,b9-arms --seeds 3 "
+             "--jobs 2 --out out/eval --resume"],
+    "replay": ["damon-gym replay out/eval-smoke/results.jsonl --jobs 2"],
+    "agents": ["damon-gym agents", "damon-gym agents --reads"],
 }
 
 #: help for options the parser defines without any
