@@ -231,8 +231,36 @@ def build_parser() -> argparse.ArgumentParser:
     return finish_parser(p)
 
 
+MAX_ERROR_LINES = 8  # lines of one error message the CLI prints
+MAX_ERROR_CHARS = 400  # characters of one line (a pathological value can be megabytes long)
+
+
+def _say_error(e: BaseException) -> None:
+    lines = str(e).splitlines() or [type(e).__name__]
+    for line in lines[:MAX_ERROR_LINES]:
+        if len(line) > MAX_ERROR_CHARS:
+            line = line[:MAX_ERROR_CHARS] + f"... ({len(line):,} characters)"
+        print(f"damon-gym: error: {line}", file=sys.stderr)
+    if len(lines) > MAX_ERROR_LINES:
+        print(f"damon-gym: error: ... and {len(lines) - MAX_ERROR_LINES} more problems",
+              file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The CLI: exit 0 on success, 2 on bad input (one ``damon-gym: error:`` line per
+    problem), 130 on Ctrl-C or SIGTERM, 1 on an unexpected error (one line and where to report
+    it; ``DAMON_GYM_DEBUG=1`` shows the traceback)."""
+    import os
+    import signal
+
+    from damon_gym.errors import REPORT_URL
+
     args = build_parser().parse_args(argv)
+
+    def _term(signum, frame):  # SIGTERM ends a run like Ctrl-C: outputs stay atomic
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, _term) if hasattr(signal, "SIGTERM") else None
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -241,10 +269,23 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head & co.: not an error of ours
         sys.stderr.close()
         return 0
-    except (ValueError, FileNotFoundError, OSError) as e:
-        for line in str(e).splitlines() or [type(e).__name__]:
-            print(f"damon-gym: error: {line}", file=sys.stderr)
+    except (ValueError, OSError) as e:  # DamonGymError is a ValueError: bad input
+        _say_error(e)
         return 2
+    except RecursionError:
+        print("damon-gym: error: the input nests too deeply to be read", file=sys.stderr)
+        return 2
+    except Exception as e:  # a bug of ours: one line, not a traceback
+        if os.environ.get("DAMON_GYM_DEBUG"):
+            raise
+        msg = str(e).splitlines()[0][:MAX_ERROR_CHARS] if str(e) else ""
+        print(f"damon-gym: internal error: {type(e).__name__}: {msg} -- please report it to "
+              f"{REPORT_URL} with the command line (DAMON_GYM_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 if __name__ == "__main__":

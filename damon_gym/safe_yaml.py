@@ -19,13 +19,15 @@ from typing import Any
 
 import yaml
 
+from damon_gym.errors import DamonGymError
+
 MAX_NODES = 200_000
 MAX_DEPTH = 64
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "YamlError", "read_yaml", "parse_yaml"]
 
 
-class YamlError(ValueError):
+class YamlError(DamonGymError):
     """A YAML file that cannot be read as the project reads YAML."""
 
 

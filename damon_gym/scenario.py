@@ -41,6 +41,7 @@ from pydantic import (
     model_validator,
 )
 
+from damon_gym.errors import DamonGymError
 from damon_gym.randomize import check_dists, episode_rng, has_dist, sample
 from damon_gym.safe_yaml import YamlError, read_yaml
 from damon_gym.units import UnitError, parse_size, parse_time
@@ -55,7 +56,7 @@ _BG_KEYS = {"preset", "steps", "node", "bytes_per_core_s", "period_s", "name", "
             "time_scale"}
 
 
-class ScenarioError(ValueError):
+class ScenarioError(DamonGymError):
     """A scenario that does not validate; the message has one line per problem."""
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from damon_gym.errors import DamonGymError
 from damon_gym.safe_yaml import YamlError, read_yaml
 from damon_gym.scenario import CONFIG_DIR, Scenario, ScenarioError, load_scenario
 
@@ -33,7 +34,7 @@ __all__ = ["SUITE_DIR", "SuiteError", "SuiteEntry", "suite_names", "load_suite",
            "suite_scenarios", "suite_summary", "scenario_topology"]
 
 
-class SuiteError(ValueError):
+class SuiteError(DamonGymError):
     """A suite that does not validate; one line per problem."""
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 import re
 
+from damon_gym.errors import DamonGymError
+
 U64_MAX = 2**64 - 1
 
 _SIZE_UNITS = {
@@ -36,7 +38,7 @@ _NOMINAL_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _NUM = r"[-+]?(?:\d[\d,]*)?(?:\.\d+)?"
 
 
-class UnitError(ValueError):
+class UnitError(DamonGymError):
     """A value that cannot be read in the unit its field needs."""
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 from typing import Any, NamedTuple
 
+from damon_gym.errors import DamonGymError
 from damon_gym.memory.topology import Topology
 
 MiB = 1 << 20
@@ -35,7 +36,7 @@ WEIGHTS = {"sz_permil": 1, "nr_accesses_permil": 1, "age_permil": 1}  # damo's d
 MIGRATING = ("migrate_hot", "migrate_cold")
 
 
-class RecipeError(ValueError):
+class RecipeError(DamonGymError):
     """The scenario's DAMON parameters and the task's schemes cannot run together."""
 
 

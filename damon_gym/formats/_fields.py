@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ValidationError
 
+from damon_gym.errors import DamonGymError
 from damon_gym.units import (
     U64_MAX,
     UnitError,
@@ -28,7 +29,7 @@ from damon_gym.units import (
 )
 
 
-class DamoFormatError(ValueError):
+class DamoFormatError(DamonGymError):
     """A damo document that cannot be read; ``problems`` holds one line per problem."""
 
     def __init__(self, problems: list[str]):

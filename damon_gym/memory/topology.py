@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from damon_gym.errors import DamonGymError
 from damon_gym.memory.mempolicy import reduce_interleave_weights
 from damon_gym.safe_yaml import YamlError, read_yaml
 from damon_gym.units import UnitError, format_size, parse_size
@@ -26,7 +27,7 @@ TOPOLOGY_DIR = Path(__file__).parents[2] / "configs" / "topologies"
 NodeKind = Literal["dram", "cxl", "hbm", "remote"]
 
 
-class TopologyError(ValueError):
+class TopologyError(DamonGymError):
     """A topology file or dict that does not validate: one line per problem."""
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from damon_gym.errors import DamonGymError
 from damon_gym.units import parse_size
 from damon_gym.workloads.layout import process_vmas
 from damon_gym.workloads.model import Phase, ProcessSpec, RateSegment, Workload
@@ -38,7 +39,7 @@ __all__ = ["MASIM_ACCESSES_PER_S", "MasimConfigError", "MasimRegion", "MasimPatt
            "format_masim_config", "masim_workload", "tiering_test_config"]
 
 
-class MasimConfigError(ValueError):
+class MasimConfigError(DamonGymError):
     """A config masim would reject (or that we read strictly): names the line, the field and
     what is allowed."""
 

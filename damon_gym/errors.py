@@ -1,0 +1,32 @@
+"""The exceptions damon-gym raises for bad input, one hierarchy for library users.
+
+Every error about input -- a scenario, topology, suite, workload, masim config, damo file,
+YAML file, unit string, env argument or action -- is a :class:`DamonGymError`, which is also a
+``ValueError`` (so ``except ValueError`` keeps working). Its message names the file or field,
+the value and what is allowed, one line per problem. The CLI prints those lines after
+``damon-gym: error:`` and exits 2; anything else is a bug, printed as one line with where to
+report it, exit 1.
+
+::
+
+    DamonGymError (ValueError)
+    ├── UnitError            units.py: "5 ms", "1 GiB", ...
+    ├── YamlError            safe_yaml.py: duplicate keys, alias bombs, not UTF-8
+    ├── TopologyError        memory/topology.py
+    ├── MasimConfigError     workloads/masim.py
+    ├── DamoFormatError      formats/: damo parameter files and records
+    ├── ScenarioError        scenario.py
+    ├── SuiteError           suites.py
+    └── RecipeError          envs/recipes.py: a scenario's DAMON block vs a task's schemes
+"""
+
+from __future__ import annotations
+
+__all__ = ["DamonGymError", "REPORT_URL"]
+
+#: where the CLI tells users to report an unexpected error
+REPORT_URL = "the project's issue tracker (damon-gym issues)"
+
+
+class DamonGymError(ValueError):
+    """Bad input: the message names the file or field, the value and what is allowed."""

@@ -1,0 +1,46 @@
+"""The CLI's error contract (issue 13): bad input is one `damon-gym: error:` line per problem
+and exit 2, long messages are cut, an unexpected error is one line saying where to report it
+and exit 1, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from damon_gym import cli
+from damon_gym.errors import DamonGymError
+from damon_gym.scenario import ScenarioError
+
+
+def _run(monkeypatch, capsys, exc):
+    def boom(args):
+        raise exc
+
+    monkeypatch.setattr(cli, "cmd_model", boom)
+    rc = cli.main(["model"])
+    return rc, capsys.readouterr().err.splitlines()
+
+
+def test_bad_input_is_one_line_per_problem_and_exit_2(monkeypatch, capsys):
+    rc, err = _run(monkeypatch, capsys, ScenarioError("a.yaml: x: bad\na.yaml: y: bad"))
+    assert rc == 2 and err == ["damon-gym: error: a.yaml: x: bad", "damon-gym: error: a.yaml: y: bad"]
+    assert issubclass(ScenarioError, DamonGymError) and issubclass(DamonGymError, ValueError)
+
+
+def test_huge_messages_are_cut(monkeypatch, capsys):
+    rc, err = _run(monkeypatch, capsys, ValueError("x" * 10_000 + "\n" + "\n".join("p" * 20)))
+    assert rc == 2 and len(err) == cli.MAX_ERROR_LINES + 1
+    assert all(len(line) < cli.MAX_ERROR_CHARS + 80 for line in err)
+    assert "10,000 characters" in err[0] and "more problems" in err[-1]
+
+
+def test_an_unexpected_error_is_one_line_and_exit_1(monkeypatch, capsys):
+    monkeypatch.delenv("DAMON_GYM_DEBUG", raising=False)
+    rc, err = _run(monkeypatch, capsys, RuntimeError("kaboom"))
+    assert rc == 1 and len(err) == 1
+    assert err[0].startswith("damon-gym: internal error: RuntimeError: kaboom") and "report" in err[0]
+
+
+def test_debug_shows_the_traceback(monkeypatch, capsys):
+    monkeypatch.setenv("DAMON_GYM_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        _run(monkeypatch, capsys, RuntimeError("kaboom"))
