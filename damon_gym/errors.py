@@ -10,6 +10,7 @@ report it, exit 1.
 ::
 
     DamonGymError (ValueError)
+    ├── InputFileError       a file that cannot be read or is not UTF-8 text
     ├── UnitError            units.py: "5 ms", "1 GiB", ...
     ├── YamlError            safe_yaml.py: duplicate keys, alias bombs, not UTF-8
     ├── TopologyError        memory/topology.py
@@ -22,7 +23,7 @@ report it, exit 1.
 
 from __future__ import annotations
 
-__all__ = ["DamonGymError", "REPORT_URL"]
+__all__ = ["DamonGymError", "InputFileError", "REPORT_URL", "read_text"]
 
 #: where the CLI tells users to report an unexpected error
 REPORT_URL = "the project's issue tracker (damon-gym issues)"
@@ -30,3 +31,24 @@ REPORT_URL = "the project's issue tracker (damon-gym issues)"
 
 class DamonGymError(ValueError):
     """Bad input: the message names the file or field, the value and what is allowed."""
+
+
+class InputFileError(DamonGymError):
+    """A file that cannot be read, or is not UTF-8 text."""
+
+
+def read_text(path, what: str = "file") -> str:
+    """The UTF-8 text of ``path``; an unreadable or binary file is an :class:`InputFileError`
+    naming it (``what`` says what the file was meant to be)."""
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise InputFileError(f"{p}: cannot read the {what}: {e.strerror or e}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputFileError(f"{p}: not UTF-8 text (byte {e.start}); allowed: a {what} in "
+                             "UTF-8 text") from None

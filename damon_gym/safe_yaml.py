@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from damon_gym.errors import DamonGymError
+from damon_gym.errors import DamonGymError, read_text
 
 MAX_NODES = 200_000
 MAX_DEPTH = 64
@@ -117,13 +117,4 @@ def parse_yaml(text: str, source: str = "<text>") -> Any:
 def read_yaml(path: str | Path) -> Any:
     """The YAML document in the file at ``path`` (see :func:`parse_yaml`)."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise YamlError(f"{p}: cannot be read: {e.strerror or e}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise YamlError(f"{p}: not UTF-8 text (byte {e.start}); allowed: a YAML text file") \
-            from None
-    return parse_yaml(text, str(p))
+    return parse_yaml(read_text(p, "YAML file"), str(p))

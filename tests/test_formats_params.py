@@ -383,7 +383,7 @@ def test_document_level_errors(tmp_path: Path) -> None:
     assert _problems({"schemes": []})[0].startswith("kdamonds: missing")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json: [")
-    assert _problems(bad)[0].startswith("(document): not JSON or YAML: Expecting property name")
+    assert _problems(bad)[0].startswith(f"{bad}: not JSON or YAML: Expecting property name")
     regions = {"kdamonds": [{"contexts": [{"ops": "vaddr", "targets": [
         {"pid": 1, "regions": [{"start": "x", "end": 5}, [1, 2, 3]]}]}]}]}
     assert _problems(regions) == [

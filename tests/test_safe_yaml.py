@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from damon_gym.errors import DamonGymError
 from damon_gym.memory.topology import TopologyError, load_topology
 from damon_gym.safe_yaml import MAX_DEPTH, YamlError, parse_yaml, read_yaml
 from damon_gym.scenario import ScenarioError, load_scenario
@@ -43,7 +44,7 @@ def test_deep_nesting_is_refused(depth):
 def test_binary_and_invalid_files_name_the_file(tmp_path):
     b = tmp_path / "garbage.yaml"
     b.write_bytes(b"\xff\xfe\x00\x01binary")
-    with pytest.raises(YamlError, match="garbage.yaml: not UTF-8"):
+    with pytest.raises(DamonGymError, match="garbage.yaml: not UTF-8"):
         read_yaml(b)
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: [1, 2\n")

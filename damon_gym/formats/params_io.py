@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from damon_gym.errors import read_text
 from damon_gym.formats._fields import (
     DamoFormatError,
     atomic_write_bytes,
@@ -88,20 +89,21 @@ def _read_doc(src: Any) -> Any:
     if isinstance(src, (Mapping, list)):
         return json.loads(json.dumps(src))
     if isinstance(src, str) and src.lstrip()[:1] in ("{", "["):
-        text, suffix = src, ".json"
+        text, suffix, where = src, ".json", "(document)"
     else:
         path = Path(os.fspath(src))
-        text, suffix = path.read_text(), path.suffix.lower()
+        text = read_text(path, "damo parameter file (`damo args damon --format json`)")
+        suffix, where = path.suffix.lower(), str(path)
     try:
         if suffix in (".yaml", ".yml"):
-            return parse_yaml(text, "(document)")
+            return parse_yaml(text, where)
         try:
             return json.loads(text)
         except json.JSONDecodeError as e:
             try:
-                return parse_yaml(text, "(document)")
+                return parse_yaml(text, where)
             except YamlError:
-                raise DamoFormatError([f"(document): not JSON or YAML: {e}"]) from None
+                raise DamoFormatError([f"{where}: not JSON or YAML: {e}"]) from None
     except YamlError as e:
         raise DamoFormatError([str(e)]) from None
 

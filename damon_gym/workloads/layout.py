@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from damon_gym.workloads.model import VMA_ALIGN, VMA_MIN_GAP, VMASpec
+from damon_gym.workloads.model import VMA_ALIGN, VMA_MIN_GAP, VMASpec, WorkloadError
 
 HEAP_START = 0x5555_5540_0000
 HEAP_SIZE = 132 << 10  # glibc's first brk extension is 132 KiB
@@ -40,6 +40,10 @@ def mmap_vmas(sizes: Sequence[int], names: Sequence[str] | None = None,
         if int(s) <= 0:
             raise ValueError(f"size: got {s!r}; allowed: a positive number of bytes")
     span = sum(align_up(int(s), VMA_ALIGN) + VMA_MIN_GAP for s in sizes)
+    room = top - align_up(HEAP_START + HEAP_SIZE, VMA_ALIGN) - VMA_MIN_GAP
+    if span > room:
+        raise WorkloadError(f"size: the VMAs take {span:,} bytes with their gaps; allowed: at "
+                            f"most {room:,} (the address space between the heap and {top:#x})")
     addr = align_down(top - span, VMA_ALIGN)
     out = []
     for s, n in zip(sizes, names, strict=True):

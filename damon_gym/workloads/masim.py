@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from damon_gym.errors import DamonGymError
+from damon_gym.errors import DamonGymError, read_text
 from damon_gym.units import parse_size
 from damon_gym.workloads.layout import process_vmas
 from damon_gym.workloads.model import Phase, ProcessSpec, RateSegment, Workload
@@ -211,7 +211,11 @@ def parse_masim_config(text: str, *, name: str = "masim") -> MasimConfig:
 
 def read_masim_config(path: str | Path, *, name: str | None = None) -> MasimConfig:
     p = Path(path)
-    return parse_masim_config(p.read_text(), name=name or p.name)
+    text = read_text(p, "masim config")
+    try:
+        return parse_masim_config(text, name=name or p.name)
+    except MasimConfigError as e:
+        raise MasimConfigError(f"{p}: {e}") from None
 
 
 def format_masim_config(config: MasimConfig) -> str:

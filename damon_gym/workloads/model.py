@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from damon_gym.errors import DamonGymError
 from damon_gym.workloads.fields import KINDS, PageGeometry, expand_segment, normalize_params
 
 VMA_ALIGN = 2 << 20  # every VMA start is 2 MiB aligned, so any page size <= 2 MiB divides it
@@ -32,8 +33,12 @@ __all__ = ["VMA_ALIGN", "VMA_MIN_GAP", "KINDS", "VMASpec", "MempolicySpec", "Pro
            "RateSegment", "Phase", "Workload"]
 
 
-def _err(name: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"{name}: got {value!r}; allowed: {allowed}")
+class WorkloadError(DamonGymError):
+    """A workload that does not validate (processes, VMAs, phases, segments)."""
+
+
+def _err(name: str, value: object, allowed: str) -> WorkloadError:
+    return WorkloadError(f"{name}: got {value!r}; allowed: {allowed}")
 
 
 def _is_int(v: object) -> bool:
