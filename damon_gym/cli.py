@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_damos_commands(sub)
     s = sub.add_parser("scenarios", help="list the scenarios in configs/scenarios, or show one")
     s.set_defaults(func=cmd_scenarios, action=None)
-    ss = s.add_subparsers(dest="action")
+    ss = s.add_subparsers(dest="action", help="list (the default) or show NAME")
     ss.add_parser("list", help="every scenario with one line on what it stresses")
     sh = ss.add_parser("show", help="the resolved scenario (YAML) and its content hash")
     sh.add_argument("name", help="scenario name or YAML path")

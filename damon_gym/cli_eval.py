@@ -238,6 +238,7 @@ def add_parsers(sub) -> None:
                         "whose reward differs (exit 1)")
     rp.add_argument("results", help="a results.jsonl of damon-gym eval")
     rp.add_argument("--jobs", type=int, default=1, help="worker processes")
-    rp.add_argument("--backend", default="local", choices=("local", "ray"))
+    rp.add_argument("--backend", default="local", choices=("local", "ray"),
+                    help="re-run in local worker processes or as Ray tasks (default local)")
     rp.set_defaults(func=cmd_replay)
 
