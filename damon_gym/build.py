@@ -10,7 +10,7 @@ import numpy as np
 
 from damon_gym.formats.params import DamonParams, load_damon_params
 from damon_gym.memory.placement import InterleavePolicy, LocalPolicy, WeightedInterleavePolicy
-from damon_gym.memory.topology import Topology, load_topology
+from damon_gym.memory.topology import Topology, load_topology, topology_from_dict
 from damon_gym.scenario import Scenario
 from damon_gym.workloads.model import Workload
 from damon_gym.workloads.scaling import scaled_workload
@@ -42,7 +42,7 @@ def scenario_topology(scenario: Scenario) -> Topology:
     to the scenario, or an inline mapping) scaled by ``capacity_scale``."""
     topo = scenario.topology
     if isinstance(topo, dict):
-        topology = Topology.model_validate(topo)
+        topology = topology_from_dict(topo, f"{scenario.name}: topology")
     elif str(topo).endswith((".yaml", ".yml")):
         topology = load_topology(scenario.resolve(topo))
     else:

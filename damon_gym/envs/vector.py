@@ -78,6 +78,10 @@ class DamonVectorEnv(VectorEnv):
 
     def step(self, actions):
         actions = np.asarray(actions)
+        want = (self.num_envs, *self.single_action_space.shape)
+        if actions.shape != want:
+            raise ValueError(f"actions: shape {actions.shape}; expected {want} (one action per "
+                             f"sub-environment)")
         obs = np.empty((self.num_envs, *self.single_observation_space.shape), np.float32)
         rew = np.zeros(self.num_envs, np.float64)
         term = np.zeros(self.num_envs, bool)
