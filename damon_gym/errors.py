@@ -23,7 +23,7 @@ report it, exit 1.
 
 from __future__ import annotations
 
-__all__ = ["DamonGymError", "InputFileError", "REPORT_URL", "read_text"]
+__all__ = ["DamonGymError", "DamonGymWarning", "InputFileError", "REPORT_URL", "read_text"]
 
 #: where the CLI tells users to report an unexpected error
 REPORT_URL = "the project's issue tracker (damon-gym issues)"
@@ -31,6 +31,11 @@ REPORT_URL = "the project's issue tracker (damon-gym issues)"
 
 class DamonGymError(ValueError):
     """Bad input: the message names the file or field, the value and what is allowed."""
+
+
+class DamonGymWarning(UserWarning):
+    """Input the kernel accepts but cannot act on (e.g. a migration destination node that
+    does not exist): the simulation runs it as the kernel would and says so on stderr."""
 
 
 class InputFileError(DamonGymError):

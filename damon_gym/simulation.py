@@ -35,6 +35,7 @@ from damon_gym.damon.core import Context, Target
 from damon_gym.damon.ops import make_ops
 from damon_gym.damos.engine import DamosEngine
 from damon_gym.damos.scheme import Scheme, scheme_from_params
+from damon_gym.errors import DamonGymWarning
 from damon_gym.formats.params import ContextParams, DamonParams, load_damon_params
 from damon_gym.memory.hotness import HotnessCurve
 from damon_gym.memory.migration import real_churn
@@ -152,7 +153,31 @@ class Simulation(OnlineChanges):
                                               capacity_scale=self.scenario.capacity_scale))
             except ValueError as e:
                 raise ValueError(f"kdamonds[{ki}].contexts[{ci}].schemes[{si}]: {e}") from None
+            self._warn_useless(out[-1], cp.ops, f"kdamonds[{ki}].contexts[{ci}].schemes[{si}]")
         return out
+
+    def _warn_useless(self, s: Scheme, ops: str, where: str) -> None:
+        """What the kernel accepts but cannot act on runs as the kernel runs it, with a warning
+        on stderr naming the field: a destination node that does not exist, or paddr dests
+        without target_nid (paddr migrates to target_nid only)."""
+        import warnings
+
+        if not s.action.startswith("migrate_"):
+            return
+        n = self.topology.nr_nodes
+        bad = [i for i, (node, _) in enumerate(s.dests) if not 0 <= node < n]
+        for i in bad:
+            warnings.warn(f"{where}.dests[{i}]: node {s.dests[i][0]} does not exist (nodes "
+                          f"0..{n - 1}); the kernel accepts it and moves nothing there",
+                          DamonGymWarning, stacklevel=3)
+        if not s.dests and not 0 <= s.target_nid < n:
+            warnings.warn(f"{where}.target_nid: node {s.target_nid} does not exist (nodes "
+                          f"0..{n - 1}); the kernel accepts it and the scheme migrates nothing",
+                          DamonGymWarning, stacklevel=3)
+        if ops == "paddr" and s.dests and s.paddr_dests == "kernel" and not 0 <= s.target_nid < n:
+            warnings.warn(f"{where}.dests: paddr migration uses target_nid only (the kernel "
+                          "ignores dests) and target_nid is not set: the scheme migrates "
+                          "nothing", DamonGymWarning, stacklevel=3)
 
     def _bind_paddr(self, b: ContextBinding, cp: ContextParams, order: int) -> None:
         mem = self.memory

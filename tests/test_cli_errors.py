@@ -74,3 +74,24 @@ def test_an_inline_topology_error_is_one_line_per_problem():
         Simulation(load_scenario({"topology": topo, "workload": {"preset": "gups",
                                                                    "params": {"size": "64 MiB"}}}))
     assert str(e.value) == "scenario: topology: nodes[0].bw_read_gbps: must be a finite number (got 'nan')"
+
+
+@pytest.mark.parametrize("ops, fields, needle", [
+    ("vaddr", {"dests": [{"id": 0, "weight": 1}, {"id": 7, "weight": 1}]}, "dests[1]: node 7"),
+    ("vaddr", {"target_nid": 9}, "target_nid: node 9"),
+    ("paddr", {"dests": [{"id": 1, "weight": 1}]}, "dests: paddr migration uses target_nid only"),
+])
+def test_useless_destinations_run_with_a_warning_naming_the_field(ops, fields, needle):
+    from damon_gym.errors import DamonGymWarning
+    from damon_gym.formats.params import load_damon_params
+    from damon_gym.scenario import load_scenario
+    from damon_gym.simulation import Simulation
+
+    scheme = {"action": "migrate_hot", "access_pattern": {
+        "sz_bytes": {"min": "0 B", "max": "max"}, "nr_accesses": {"min": "0 %", "max": "max"},
+        "age": {"min": "0 ns", "max": "max"}}, **fields}
+    targets = [{"pid": None, "regions": []}] if ops == "paddr" else []
+    doc = {"kdamonds": [{"contexts": [{"ops": ops, "targets": targets, "schemes": [scheme]}]}]}
+    with pytest.warns(DamonGymWarning, match=r"schemes\[0\]\." + needle.replace("[", r"\[").replace("]", r"\]")):
+        sim = Simulation(load_scenario("smoke-gups"), damon_params=load_damon_params(doc))
+    sim.run(1.0)  # and it runs, as the kernel would
