@@ -28,6 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+#: the most simulated seconds one `record` runs (a day): a longer run is a typo, not a plan
+MAX_RECORD_S = 86_400.0
+
 
 def cmd_record(args: argparse.Namespace) -> int:
     from rich.console import Console
@@ -39,14 +42,23 @@ def cmd_record(args: argparse.Namespace) -> int:
     from damon_gym.recorder import Recorder
     from damon_gym.simulation import Simulation
 
+    if args.seconds is not None and not 0 < args.seconds <= MAX_RECORD_S:
+        raise ValueError(f"--seconds: {args.seconds!r}; allowed: more than 0 and at most "
+                         f"{MAX_RECORD_S:,.0f} simulated seconds")
     # a terminal's width, else wide enough that piped tables keep one line per row
     console = Console(stderr=False, width=None if sys.stdout.isatty() else 200)
     sc = with_topology(cli_scenario(args.scenario, args.seconds), args.topology,
                        say=(lambda m: None) if args.quiet else print)
     params = load_damon_params(args.damon_params) if args.damon_params else None
+    if params is not None and not any(kd.contexts for kd in params.kdamonds):
+        raise ValueError(f"{args.damon_params}: kdamonds: no DAMON context, so nothing would "
+                         "be recorded; allowed: at least one kdamond with a context")
     sim = Simulation(sc, args.seed, damon_params=params)
     rec = Recorder(sim)
     total_s = sc.duration_us / 1e6
+    if total_s > MAX_RECORD_S:
+        raise ValueError(f"duration: {sc.name} lasts {total_s:,.0f} s; `record` takes at most "
+                         f"{MAX_RECORD_S:,.0f} simulated seconds (give --seconds)")
     t0 = time.perf_counter()
     from tqdm import tqdm
 

@@ -95,3 +95,30 @@ def test_useless_destinations_run_with_a_warning_naming_the_field(ops, fields, n
     with pytest.warns(DamonGymWarning, match=r"schemes\[0\]\." + needle.replace("[", r"\[").replace("]", r"\]")):
         sim = Simulation(load_scenario("smoke-gups"), damon_params=load_damon_params(doc))
     sim.run(1.0)  # and it runs, as the kernel would
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["record", "--scenario", "smoke-gups", "--seconds", "0"], "--seconds: 0.0"),
+    (["record", "--scenario", "smoke-gups", "--seconds", "-5"], "--seconds: -5.0"),
+    (["record", "--scenario", "smoke-gups", "--seconds", "1e30"], "at most 86,400"),
+    (["record", "--scenario", "smoke-gups", "--seconds", "inf"], "--seconds: inf"),
+])
+def test_record_refuses_durations_it_cannot_honour(argv, needle, tmp_path, capsys):
+    rc = cli.main([*argv, "--out", str(tmp_path / "r.damon.data"), "--quiet"])
+    err = capsys.readouterr().err.splitlines()
+    assert rc == 2 and len(err) == 1 and needle in err[0]
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_record_refuses_parameters_without_a_context_and_heatmap_a_missing_target(tmp_path, capsys):
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"kdamonds": []}')
+    rec = tmp_path / "r.damon.data"
+    assert cli.main(["record", "--scenario", "smoke-gups", "--seconds", "1", "--damon-params",
+                     str(empty), "--out", str(rec), "--quiet"]) == 2
+    assert "no DAMON context" in capsys.readouterr().err and not rec.exists()
+    assert cli.main(["record", "--scenario", "smoke-gups", "--seconds", "2", "--out", str(rec),
+                     "--quiet"]) == 0
+    assert cli.main(["heatmap", "--input", str(rec), "--out", str(tmp_path / "h.png"),
+                     "--target", "5"]) == 2
+    assert "target: 5 is not a target of the record; allowed: 0..0" in capsys.readouterr().err

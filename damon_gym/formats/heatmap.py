@@ -103,6 +103,9 @@ def compute_heatmap(records: Sequence[DamonRecord] | DamonRecord, time_bins: int
     is). Frequencies need the sampling interval: ``sample_us``, else each snapshot's
     ``sample_interval_us``, else the record's intervals; without any, cells hold raw
     nr_accesses (``normalized`` False)."""
+    if not isinstance(records, DamonRecord) and not 0 <= target < len(records):
+        raise ValueError(f"target: {target} is not a target of the record; allowed: "
+                         f"0..{len(records) - 1}" if records else "the record holds no target")
     record = records if isinstance(records, DamonRecord) else records[target]
     snaps = [s for s in record.snapshots if len(s.regions)]
     if not snaps:
