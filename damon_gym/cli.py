@@ -38,7 +38,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     from damon_gym.cli_damos import cli_scenario, record_damos, run_collect, with_topology
     from damon_gym.formats.params import load_damon_params
-    from damon_gym.formats.record import write_record
+    from damon_gym.formats.record import RecordStreamWriter
     from damon_gym.recorder import Recorder
     from damon_gym.simulation import Simulation
 
@@ -54,22 +54,25 @@ def cmd_record(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.damon_params}: kdamonds: no DAMON context, so nothing would "
                          "be recorded; allowed: at least one kdamond with a context")
     sim = Simulation(sc, args.seed, damon_params=params)
-    rec = Recorder(sim)
     total_s = sc.duration_us / 1e6
     if total_s > MAX_RECORD_S:
         raise ValueError(f"duration: {sc.name} lasts {total_s:,.0f} s; `record` takes at most "
                          f"{MAX_RECORD_S:,.0f} simulated seconds (give --seconds)")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     from tqdm import tqdm
 
-    with tqdm(total=round(total_s, 3), unit="sim s", disable=args.quiet or not sys.stderr.isatty()) as bar:
-        # DAMOS stats per --interval (and the node of each region with --stats-out)
-        coll = run_collect(sim, total_s, args.interval, node_map=bool(args.stats_out),
-                           progress=lambda dt: bar.update(round(dt, 3)))
+    # snapshots go to disk as they come (memory flat in the duration); the file appears
+    # atomically at the end, and an error, Ctrl-C or SIGTERM leaves nothing behind
+    with RecordStreamWriter(out) as stream:
+        rec = Recorder(sim, stream=stream)
+        with tqdm(total=round(total_s, 3), unit="sim s",
+                  disable=args.quiet or not sys.stderr.isatty()) as bar:
+            # DAMOS stats per --interval (and the node of each region with --stats-out)
+            coll = run_collect(sim, total_s, args.interval, node_map=bool(args.stats_out),
+                               progress=lambda dt: bar.update(round(dt, 3)))
     wall = time.perf_counter() - t0
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_record(out, rec.result())
     if args.quiet:
         record_damos(args, coll, quiet=True)
         return 0

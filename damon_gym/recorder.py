@@ -7,10 +7,18 @@ aggregation window, as ``damo record`` does from that tracepoint.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from damon_gym.damon.core import Context
-from damon_gym.formats.record import DamonRecord, RecordIntervals, RecordSnapshot, wss_of_snapshot
+from damon_gym.formats.record import (
+    DamonRecord,
+    RecordIntervals,
+    RecordSnapshot,
+    RecordStreamWriter,
+    wss_of_snapshot,
+)
 from damon_gym.formats.record import RegionArrays as RecordRegions
 from damon_gym.simulation import Simulation
 
@@ -19,9 +27,15 @@ EPOCH_NS = 1_700_000_000_000_000_000
 
 
 class Recorder:
-    def __init__(self, sim: Simulation) -> None:
+    """Keeps every snapshot in memory (``result()``), or with ``stream`` (a
+    ``RecordStreamWriter``) writes each to disk as it comes and keeps only what
+    ``summary_rows`` needs, so memory stays flat however long the recording."""
+
+    def __init__(self, sim: Simulation, stream: RecordStreamWriter | None = None) -> None:
         self.sim = sim
+        self.stream = stream
         self.records: dict[tuple[int, int, int], DamonRecord] = {}
+        self._stats: dict[tuple[int, int, int], list] = {}  # count, min, max, last 10 wss
         for b in sim.bindings:
             b.context.aggregation_callbacks.append(self._make_cb(b.kdamond_idx, b.context_idx))
 
@@ -42,11 +56,21 @@ class Recorder:
                         snapshots=[])
                     self.records[key] = rec
                 r = t.regions
-                rec.snapshots.append(RecordSnapshot(
+                snap = RecordSnapshot(
                     start_ns=start_ns, end_ns=end_ns,
                     regions=RecordRegions(r.start.copy(), r.end.copy(), r.nr_accesses.copy(),
                                           r.age.copy()),
-                    total_bytes=int(r.total_bytes())))
+                    total_bytes=int(r.total_bytes()))
+                st = self._stats.setdefault(key, [0, None, None, deque(maxlen=10)])
+                n = len(snap.regions.start)
+                st[0] += 1
+                st[1] = n if st[1] is None else min(st[1], n)
+                st[2] = n if st[2] is None else max(st[2], n)
+                st[3].append(wss_of_snapshot(snap))
+                if self.stream is not None:
+                    self.stream.add(key, rec, snap)
+                else:
+                    rec.snapshots.append(snap)
         return on_aggregated
 
     def result(self) -> list[DamonRecord]:
@@ -54,11 +78,8 @@ class Recorder:
 
     def summary_rows(self) -> list[dict]:
         rows = []
-        for (kd, ci, ti), rec in sorted(self.records.items()):
-            snaps = rec.snapshots
-            nregs = np.array([len(s.regions.start) for s in snaps]) if snaps else np.zeros(1)
-            wss = [wss_of_snapshot(s) for s in snaps[-10:]]
-            rows.append({"kdamond": kd, "context": ci, "target": ti, "snapshots": len(snaps),
-                         "regions_min": int(nregs.min()), "regions_max": int(nregs.max()),
+        for (kd, ci, ti), (count, lo, hi, wss) in sorted(self._stats.items()):
+            rows.append({"kdamond": kd, "context": ci, "target": ti, "snapshots": count,
+                         "regions_min": int(lo or 0), "regions_max": int(hi or 0),
                          "wss_last_bytes": int(np.mean(wss)) if wss else 0})
         return rows

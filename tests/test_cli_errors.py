@@ -122,3 +122,46 @@ def test_record_refuses_parameters_without_a_context_and_heatmap_a_missing_targe
     assert cli.main(["heatmap", "--input", str(rec), "--out", str(tmp_path / "h.png"),
                      "--target", "5"]) == 2
     assert "target: 5 is not a target of the record; allowed: 0..0" in capsys.readouterr().err
+
+
+def test_a_streamed_record_equals_the_in_memory_one_and_keeps_no_snapshot(tmp_path):
+    """record streams snapshots to disk (issue 13: memory flat in the duration): the file is
+    the same JSON as write_record of the same records, and the recorder holds none of them."""
+    import json
+    import zlib
+
+    from damon_gym.formats.record import RecordStreamWriter, write_record
+    from damon_gym.recorder import Recorder
+    from damon_gym.scenario import load_scenario
+    from damon_gym.simulation import Simulation
+
+    def record(stream):
+        sim = Simulation(load_scenario("smoke-zigzag"), 0)
+        rec = Recorder(sim, stream=stream)
+        sim.run(3.0)
+        return rec
+
+    mem = record(None)
+    write_record(tmp_path / "a.damon.data", mem.result())
+    with RecordStreamWriter(tmp_path / "b.damon.data") as w:
+        streamed = record(w)
+        assert all(not r.snapshots for r in streamed.records.values())
+    a, b = ((tmp_path / n).read_bytes() for n in ("a.damon.data", "b.damon.data"))
+    assert json.loads(zlib.decompress(a)) == json.loads(zlib.decompress(b))
+    assert streamed.summary_rows() == mem.summary_rows()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.damon.data", "b.damon.data"]
+
+
+def test_an_interrupted_stream_leaves_nothing(tmp_path):
+    from damon_gym.formats.record import RecordStreamWriter
+    from damon_gym.recorder import Recorder
+    from damon_gym.scenario import load_scenario
+    from damon_gym.simulation import Simulation
+
+    with pytest.raises(KeyboardInterrupt):
+        with RecordStreamWriter(tmp_path / "c.damon.data") as w:
+            sim = Simulation(load_scenario("smoke-zigzag"), 0)
+            Recorder(sim, stream=w)
+            sim.run(1.0)
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
