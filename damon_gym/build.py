@@ -113,16 +113,45 @@ def allocation_policy(spec, topology: Topology):
     return WeightedInterleavePolicy(nodes, weights)
 
 
-def check_fits(workload: Workload, memory, byte_scale: float = 1.0) -> None:
-    """Refuse a workload whose pages exceed the machine's memory (both sizes in the real
-    machine's bytes): the memory system would otherwise fail allocations part-way or cap the
-    workload silently."""
-    ps = memory.page_size
-    need = sum(workload.process_pages(i, ps) for i in range(len(workload.processes))) * ps
-    have = memory.nr_frames * ps
+#: the simulation's memory limit (bytes), ``DAMON_GYM_MEMORY_LIMIT`` overrides it
+DEFAULT_MEMORY_LIMIT = 8 << 30
+#: estimated bytes of simulation state per frame (node, owner, page index, free stack,
+#: Fenwick tree) and per process page (frame, node, rate, and the cached phase rates)
+BYTES_PER_FRAME, BYTES_PER_PAGE = 32, 160
+
+
+def memory_limit() -> int:
+    """The limit in bytes: ``DAMON_GYM_MEMORY_LIMIT`` (bytes or a size such as "2 GiB")."""
+    import os
+
+    from damon_gym.units import parse_size
+
+    v = os.environ.get("DAMON_GYM_MEMORY_LIMIT")
+    return DEFAULT_MEMORY_LIMIT if not v else parse_size(v, "DAMON_GYM_MEMORY_LIMIT")
+
+
+def check_fits(workload: Workload, topology: Topology, page_size: int,
+               byte_scale: float = 1.0) -> None:
+    """Refuse, before anything is allocated, a workload whose pages exceed the machine's
+    memory (both sizes in the real machine's bytes) -- the memory system would fail
+    allocations part-way or cap the workload silently -- and a simulation whose estimated
+    state exceeds :func:`memory_limit` (the estimate named)."""
+    from damon_gym.errors import DamonGymError
+
+    ps = page_size
+    pages = sum(workload.process_pages(i, ps) for i in range(len(workload.processes)))
+    frames = sum(n.capacity // ps for n in topology.nodes)
+    need, have = pages * ps, frames * ps
     if need > have:
         def real(b: int) -> str:
             return f"{b * byte_scale / 2**30:,.3f} GiB"
-        raise ValueError(f"workload: {workload.name} needs {real(need)} of memory; the machine "
-                         f"has {real(have)} (all nodes): allowed: a workload that fits")
-
+        raise DamonGymError(f"workload: {workload.name} needs {real(need)} of memory; the "
+                            f"machine has {real(have)} (all nodes): allowed: a workload that "
+                            "fits")
+    estimate = frames * BYTES_PER_FRAME + pages * BYTES_PER_PAGE
+    limit = memory_limit()
+    if estimate > limit:
+        raise DamonGymError(f"the simulation would need about {estimate / 2**30:,.2f} GiB "
+                            f"({frames:,} frames, {pages:,} pages of {ps} B); the limit is "
+                            f"{limit / 2**30:,.2f} GiB (DAMON_GYM_MEMORY_LIMIT): use a smaller "
+                            "capacity_scale or 2 MiB pages")

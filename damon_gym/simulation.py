@@ -87,9 +87,11 @@ class Simulation(OnlineChanges):
         self.topology = topology
         #: real bytes per simulated byte (1 / capacity_scale): the scale rule's one factor
         self.byte_scale = 1.0 / scenario.capacity_scale
-        self.memory = MemorySystem(topology, page_size=scenario.page_size)
         self.workload = build_workload(scenario)
-        check_fits(self.workload, self.memory, self.byte_scale)
+        # refused before anything big is allocated: a workload larger than the machine, or a
+        # simulation larger than the memory limit
+        check_fits(self.workload, topology, scenario.page_size, self.byte_scale)
+        self.memory = MemorySystem(topology, page_size=scenario.page_size)
         self.now_us = 0
         self._proc_of_spec: dict[int, int] = {}  # workload process index -> memory proc index
         self._change_times = [int(round(t * US)) for t in self.workload.change_times()]

@@ -104,3 +104,13 @@ def test_run_refuses_unbounded_or_negative_time(seconds):
     sim = Simulation(load_scenario("smoke-gups"))
     with pytest.raises(ValueError, match="seconds"):
         sim.run(seconds)
+
+
+def test_a_simulation_over_the_memory_limit_is_refused_with_the_estimate(monkeypatch):
+    from damon_gym.simulation import Simulation
+
+    monkeypatch.setenv("DAMON_GYM_MEMORY_LIMIT", "10 MiB")
+    with pytest.raises(DamonGymError, match=r"would need about 0\.02 GiB \(131,072 frames"):
+        Simulation(load_scenario("smoke-gups"))
+    monkeypatch.setenv("DAMON_GYM_MEMORY_LIMIT", "1 GiB")
+    Simulation(load_scenario("smoke-gups"))  # the default machines are far below it
