@@ -56,6 +56,10 @@ _BG_KEYS = {"preset", "steps", "node", "bytes_per_core_s", "period_s", "name", "
             "time_scale"}
 
 
+#: the longest scenario (one day of simulated time): longer is a typo, not a plan
+MAX_DURATION_US = 86_400_000_000
+
+
 class ScenarioError(DamonGymError):
     """A scenario that does not validate; the message has one line per problem."""
 
@@ -201,7 +205,7 @@ class Scenario(BaseModel):
     stresses: str = ""
     regime: str = ""
     topology: str | dict[str, Any] = "tiny"
-    capacity_scale: float = Field(default=1.0, gt=0)
+    capacity_scale: float = Field(default=1.0, gt=0, le=1024, allow_inf_nan=False)
     page_size: int = 4096
     workload: WorkloadSpec
     background: str | float | list | dict[str, Any] | None = None
@@ -239,6 +243,13 @@ class Scenario(BaseModel):
             return parse_time(v, "duration", unit="us")
         except UnitError as e:
             raise ValueError(str(e)) from None
+
+    @field_validator("duration_us", mode="after")
+    @classmethod
+    def _duration_bound(cls, us: int) -> int:
+        if us > MAX_DURATION_US:
+            raise ValueError(f"{us / 1e6:.4g} s; allowed: at most one day (86400 s)")
+        return us
 
     @field_serializer("duration_us")
     def _duration_out(self, us: int) -> int | str:

@@ -191,3 +191,16 @@ def test_masim_workload_random_and_strides():
         .write_fraction_at(1.0) == 0.0
     d = masim_workload(cfg("default"))
     assert [p.write_fraction for p in d.phases] == [1.0, 0.5]
+
+
+def test_nonsense_configs_are_refused_naming_the_file(tmp_path):
+    """Issue 13: a config that never accesses anything, or defines a region twice, is refused
+    (it used to run with exit 0), and the message starts with the file."""
+    never = tmp_path / "never.cfg"
+    never.write_text("a, 1048576\n\nphase\n1000\na, 0, 0, 0, ro\n")
+    twice = tmp_path / "twice.cfg"
+    twice.write_text("a, 1048576\na, 2097152\n\nphase\n1000\na, 0, 4096, 1, ro\n")
+    with pytest.raises(MasimConfigError, match=r"never.cfg: access probabilities"):
+        read_masim_config(never)
+    with pytest.raises(MasimConfigError, match=r"twice.cfg: region name: got 'a'"):
+        read_masim_config(twice)

@@ -115,6 +115,18 @@ def load_damon_params(src: str | os.PathLike[str] | Mapping[str, Any], *, raw: b
     watermark interval are nanoseconds. Raises :class:`DamoFormatError` (a ValueError) with one
     line per problem.
     """
+    try:
+        return _load_damon_params(src, raw)
+    except DamoFormatError as e:
+        if isinstance(src, (str, os.PathLike)) and not (isinstance(src, str)
+                                                       and src.lstrip()[:1] in ("{", "[")):
+            name = os.fspath(src)
+            raise DamoFormatError([p if p.startswith(name) else f"{name}: {p}"
+                                   for p in e.problems]) from None
+        raise
+
+
+def _load_damon_params(src: Any, raw: bool) -> DamonParams:
     doc = _read_doc(src)
     if isinstance(doc, list):
         raise DamoFormatError(["(document): a list of schemes; use load_schemes() for the "

@@ -302,7 +302,11 @@ def read_record(path: str | os.PathLike[str], *, merge: bool = True) -> list[Dam
     §2.4 asks: comma strings and human units, null percent/usec (derived from the other),
     missing optional keys, damo's trailing fake snapshot dropped, and (``merge``) records with
     equal kdamond/context/scheme/target merged."""
-    data = Path(os.fspath(path)).read_bytes()
+    name = os.fspath(path)
+    try:
+        data = Path(name).read_bytes()
+    except OSError as e:
+        raise DamoFormatError([f"{name}: cannot read the record: {e.strerror or e}"]) from None
     try:
         data = zlib.decompress(data)
     except zlib.error:
@@ -310,12 +314,15 @@ def read_record(path: str | os.PathLike[str], *, merge: bool = True) -> list[Dam
     try:
         doc = json.loads(data.decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DamoFormatError([f"(file): neither zlib-compressed JSON nor JSON: {e}"]) from None
+        raise DamoFormatError([f"{name}: neither zlib-compressed JSON nor JSON: {e}"]) from None
     if isinstance(doc, dict):                # the future versioned wrapper, if it ever comes
         doc = (doc.get("damon_records") or doc).get("record_list", doc)
     if not isinstance(doc, list):
-        raise DamoFormatError(["(file): expected a JSON list of records"])
-    records = [_record(i, kv) for i, kv in enumerate(doc)]
+        raise DamoFormatError([f"{name}: expected a JSON list of records"])
+    try:
+        records = [_record(i, kv) for i, kv in enumerate(doc)]
+    except DamoFormatError as e:
+        raise DamoFormatError([f"{name}: {p}" for p in e.problems]) from None
     return merge_records(records) if merge else records
 
 

@@ -99,6 +99,11 @@ def _validate(c: MasimConfig) -> None:
     if not c.phases:
         raise MasimConfigError(None, "phases", c.phases, "at least one phase")
     names = {r.name for r in c.regions}
+    if len(names) != len(c.regions):
+        dup = next(r.name for i, r in enumerate(c.regions)
+                   if r.name in {q.name for q in c.regions[:i]})
+        raise MasimConfigError(None, "region name", dup, "each region defined once (a pattern "
+                               "names its region, so two regions of one name are ambiguous)")
     for r in c.regions:
         if not r.name or len(r.name) > _NAME_MAX or r.name.startswith("#") \
                 or any(ch in r.name for ch in ",\n"):
@@ -118,6 +123,11 @@ def _validate(c: MasimConfig) -> None:
             raise MasimConfigError(None, f"phase {p.name!r} duration", p.duration_ms, "ms >= 0")
         if not p.patterns:
             raise MasimConfigError(None, f"phase {p.name!r} patterns", [], "at least one")
+    if all(a.weight == 0 for p in c.phases for a in p.patterns):
+        raise MasimConfigError(None, "access probabilities", 0, "at least one pattern of one "
+                               "phase with a probability > 0 (otherwise nothing is ever "
+                               "accessed)")
+    for p in c.phases:
         for a in p.patterns:
             if a.region not in names:
                 raise MasimConfigError(None, "pattern region", a.region,
@@ -215,7 +225,9 @@ def read_masim_config(path: str | Path, *, name: str | None = None) -> MasimConf
     try:
         return parse_masim_config(text, name=name or p.name)
     except MasimConfigError as e:
-        raise MasimConfigError(f"{p}: {e}") from None
+        err = MasimConfigError(e.line, e.field, e.value, e.allowed)
+        err.args = (f"{p}: {e}",)  # the file first, then the line, field and what is allowed
+        raise err from None
 
 
 def format_masim_config(config: MasimConfig) -> str:
