@@ -237,8 +237,8 @@ class Scenario(BaseModel):
         try:
             if isinstance(v, (int, float)) or (isinstance(v, str) and v.strip().replace(".", "", 1).isdigit()):
                 secs = float(v)
-                if secs <= 0:
-                    raise ValueError(f"{v!r}: must be > 0 seconds")
+                if not 0 < secs <= MAX_DURATION_US / 1e6:
+                    raise ValueError(f"{v!r}: allowed: more than 0 and at most one day (86400 s)")
                 return int(round(secs * 1_000_000))
             return parse_time(v, "duration", unit="us")
         except UnitError as e:

@@ -114,3 +114,14 @@ def test_a_simulation_over_the_memory_limit_is_refused_with_the_estimate(monkeyp
         Simulation(load_scenario("smoke-gups"))
     monkeypatch.setenv("DAMON_GYM_MEMORY_LIMIT", "1 GiB")
     Simulation(load_scenario("smoke-gups"))  # the default machines are far below it
+
+
+@pytest.mark.parametrize("line, needle", [("duration: .inf", "duration"),
+                                          ("duration: -3", "duration"),
+                                          ("capacity_scale: .inf", "capacity_scale"),
+                                          ("capacity_scale: 1.0e+300", "capacity_scale")])
+def test_unbounded_durations_and_scales_are_refused(tmp_path, line, needle):
+    p = tmp_path / "s.yaml"
+    p.write_text(f"extends: smoke-gups\n{line}\n")
+    with pytest.raises(ScenarioError, match=needle):
+        load_scenario(p)
