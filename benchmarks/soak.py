@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import resource
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 import damon_gym  # noqa: F401  (registers the ids)
+from damon_gym.formats._fields import atomic_write_text
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -74,11 +74,7 @@ def main() -> None:
           f"{last:.0f} (ratio {last / first:.3f}, target >= 0.90)")
     if args.out:
         out = Path(args.out)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(result, f, indent=1)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
+        atomic_write_text(out, json.dumps(result, indent=1))
 
 
 if __name__ == "__main__":

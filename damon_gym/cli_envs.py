@@ -5,11 +5,8 @@ parser and the other commands are in ``damon_gym.cli``."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 DEFAULT_POLICIES = ("random", "bandwidth-weights", "instant-oracle")
 ROW_EVERY = 10  # steps between two rows of `damon-gym run`
@@ -184,29 +181,10 @@ TASK_NAMES = ("Interleave", "Tiering", "Joint")
 
 
 def _write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and
-    ``os.replace``, so a reader never sees half a file."""
+    """``text`` to ``path`` atomically (a reader never sees half a file)."""
+    from damon_gym.formats._fields import atomic_write_text
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        # mkstemp makes the file 0600: give it the mode an ordinary open() would
-        if target.exists():
-            mode = target.stat().st_mode & 0o7777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
 
 
 def cmd_headroom(args: argparse.Namespace) -> int:

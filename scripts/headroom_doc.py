@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
+
+from damon_gym.formats._fields import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("Interleave", "Tiering", "Joint")
@@ -30,14 +30,6 @@ def _rows(suite: str, task: str, jobs: int, from_json: Path | None) -> list:
         keep = set(HeadroomRow.__dataclass_fields__)
         return [HeadroomRow(**{k: v for k, v in d.items() if k in keep}) for d in data]
     return headroom(task, suite_episodes(suite, task), jobs=jobs)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -95,8 +87,8 @@ too. The reward is `perf_norm * (1 - 0.2 churn)` with `M_cap` = 200 MiB of the r
 """
     foot = f"\n_Run time: {time.perf_counter() - t0:.0f} s on this machine._\n" \
         if args.from_json is None else ""
-    _atomic_write(args.out, head + "\n".join(sections) + foot)
-    _atomic_write(args.out.with_suffix(".json"), json.dumps(
+    atomic_write_text(args.out, head + "\n".join(sections) + foot)
+    atomic_write_text(args.out.with_suffix(".json"), json.dumps(
         [dict(suite=x.suite, **x.row.to_dict()) for x in every], indent=1, default=float))
     print(f"wrote {args.out}: {gain}/{n} oracle gain, {spread}/{n} spread, {below}/{n} random")
 

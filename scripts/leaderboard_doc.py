@@ -12,23 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from damon_gym.formats._fields import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("Interleave", "Tiering", "Joint")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -69,7 +62,7 @@ all-fast are references: the oracles read ground truth.
                      f"({', '.join(scen)}).\n\n{body.strip()}\n")
     if args.from_dir is None:
         parts.append(f"\n_Run time: {time.perf_counter() - t0:.0f} s on this machine._\n")
-    _atomic_write(args.out, "\n".join(parts))
+    atomic_write_text(args.out, "\n".join(parts))
     print(f"wrote {args.out}")
 
 

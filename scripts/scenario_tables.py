@@ -7,11 +7,10 @@ scenario files themselves (so the tables cannot drift from them).
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 from damon_gym.build import scenario_topology
+from damon_gym.formats._fields import atomic_write_text
 from damon_gym.scenario import load_scenario
 from damon_gym.suites import _read, suite_names
 from damon_gym.workloads.presets import load_preset, preset_names
@@ -74,11 +73,7 @@ def main() -> None:
     parts += [suite_table(s) for s in SUITES if s in suite_names()]
     parts.append(preset_table())
     text = "\n".join(parts)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
+    atomic_write_text(out, text)
     print(f"wrote {out}")
 
 

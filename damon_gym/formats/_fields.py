@@ -334,6 +334,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[str]:
         raise
 
 
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """``text`` (UTF-8) written to ``path`` atomically, its folder made if missing."""
+    os.makedirs(os.path.dirname(os.path.abspath(os.fspath(path))), exist_ok=True)
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
