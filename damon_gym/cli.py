@@ -38,7 +38,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     from damon_gym.cli_damos import cli_scenario, record_damos, run_collect, with_topology
     from damon_gym.formats.params import load_damon_params
-    from damon_gym.formats.record import RecordStreamWriter
+    from damon_gym.formats.record_stream import RecordStreamWriter
     from damon_gym.recorder import Recorder
     from damon_gym.simulation import Simulation
 
@@ -165,8 +165,9 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from damon_gym.cli_damos import add_damos_commands, add_record_options, finish_parser
+    from damon_gym.cli_damos import add_damos_commands, add_record_options
     from damon_gym.cli_envs import DEFAULT_POLICIES, cmd_headroom, cmd_run
+    from damon_gym.cli_help import finish_parser
 
     p = argparse.ArgumentParser(prog="damon-gym", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)

@@ -16,10 +16,10 @@ from damon_gym.formats.record import (
     DamonRecord,
     RecordIntervals,
     RecordSnapshot,
-    RecordStreamWriter,
     wss_of_snapshot,
 )
 from damon_gym.formats.record import RegionArrays as RecordRegions
+from damon_gym.formats.record_stream import RecordStreamWriter
 from damon_gym.simulation import Simulation
 
 #: records start at a fixed, plausible epoch (damo only uses differences of times)

@@ -359,33 +359,6 @@ def scenario_names() -> list[str]:
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
 
 
-def scenario_durations() -> dict[str, float]:
-    """Every shipped scenario's duration in seconds, from the files alone (``duration``
-    through the ``extends`` chain; 10 s when none sets it), without validating the scenarios:
-    cheap enough for env registration at import."""
-    raw: dict[str, dict] = {}
-    for p in SCENARIO_DIR.glob("*.yaml"):
-        try:
-            data = read_yaml(p)
-        except YamlError:
-            data = None
-        raw[p.stem] = data if isinstance(data, dict) else {}
-
-    def duration(name: str, seen: tuple = ()) -> float:
-        data = raw.get(name, {})
-        if "duration" in data:
-            try:
-                return Scenario._duration(data["duration"]) / 1e6
-            except (ValueError, TypeError):
-                return 10.0
-        parent = data.get("extends")
-        if isinstance(parent, str) and parent in raw and parent not in seen:
-            return duration(parent, (*seen, name))
-        return 10.0
-
-    return {name: duration(name) for name in sorted(raw)}
-
-
 def _scenario_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if not p.suffix and not p.exists():

@@ -130,7 +130,8 @@ def test_a_streamed_record_equals_the_in_memory_one_and_keeps_no_snapshot(tmp_pa
     import json
     import zlib
 
-    from damon_gym.formats.record import RecordStreamWriter, write_record
+    from damon_gym.formats.record import write_record
+    from damon_gym.formats.record_stream import RecordStreamWriter
     from damon_gym.recorder import Recorder
     from damon_gym.scenario import load_scenario
     from damon_gym.simulation import Simulation
@@ -153,7 +154,7 @@ def test_a_streamed_record_equals_the_in_memory_one_and_keeps_no_snapshot(tmp_pa
 
 
 def test_an_interrupted_stream_leaves_nothing(tmp_path):
-    from damon_gym.formats.record import RecordStreamWriter
+    from damon_gym.formats.record_stream import RecordStreamWriter
     from damon_gym.recorder import Recorder
     from damon_gym.scenario import load_scenario
     from damon_gym.simulation import Simulation

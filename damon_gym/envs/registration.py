@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from damon_gym.safe_yaml import YamlError, read_yaml
+from damon_gym.scenario import SCENARIO_DIR, Scenario
+
 TASKS = {
     "Interleave": "damon_gym.envs.tasks:InterleaveEnv",
     "Tiering": "damon_gym.envs.tasks:TieringEnv",
@@ -48,8 +51,6 @@ def max_episode_steps(duration_s: float, step_s: float = 1.0, horizon: int = HOR
 
 
 def register_envs() -> None:
-    from damon_gym.scenario import scenario_durations
-
     durations = scenario_durations()
     for task, entry in TASKS.items():
         default = DEFAULT_SCENARIOS[task]
@@ -66,3 +67,30 @@ def _register(env_id: str, entry: str, kwargs: dict, task: str,
     steps = max_episode_steps(duration_s) if duration_s is not None else HORIZON
     gym.register(id=env_id, entry_point=entry, kwargs=kwargs, max_episode_steps=steps,
                  vector_entry_point=VECTOR_ENTRY_POINTS[task])
+
+
+def scenario_durations() -> dict[str, float]:
+    """Every shipped scenario's duration in seconds, from the files alone (``duration``
+    through the ``extends`` chain; 10 s when none sets it), without validating the scenarios:
+    cheap enough for env registration at import."""
+    raw: dict[str, dict] = {}
+    for p in SCENARIO_DIR.glob("*.yaml"):
+        try:
+            data = read_yaml(p)
+        except YamlError:
+            data = None
+        raw[p.stem] = data if isinstance(data, dict) else {}
+
+    def duration(name: str, seen: tuple = ()) -> float:
+        data = raw.get(name, {})
+        if "duration" in data:
+            try:
+                return Scenario._duration(data["duration"]) / 1e6
+            except (ValueError, TypeError):
+                return 10.0
+        parent = data.get("extends")
+        if isinstance(parent, str) and parent in raw and parent not in seen:
+            return duration(parent, (*seen, name))
+        return 10.0
+
+    return {name: duration(name) for name in sorted(raw)}
