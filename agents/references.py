@@ -192,6 +192,11 @@ class InstantOracleAgent:
         self.weights.reset()
         self.tier.reset()
 
+    def bind(self, env: gym.Env) -> InstantOracleAgent:
+        """Act on ``env`` from now on (a copy of the env the agent was made for)."""
+        self.env, self.base = env, _base(env)
+        return self
+
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
         base = self.base
         n = base.nr_nodes
@@ -273,7 +278,7 @@ def phase_oracle_schedule(env, runs: dict, grid: dict, opts: dict, oracles: dict
             e, o, inf, rewards, done = copy.deepcopy(env), obs, info, [], False
             agent = copy.deepcopy(oracles[label]) if label in oracles else None
             if agent is not None:
-                agent.env = agent.base = e
+                agent.bind(e)
             while len(rewards) < steps and not done:
                 a = agent.act(o, inf) if agent is not None else grid[label]
                 o, r, term, trunc, inf = e.step(a)

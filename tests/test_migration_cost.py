@@ -213,3 +213,25 @@ def test_a_migrating_step_has_lower_x_than_the_same_placement_without_migration(
     assert (still.X - res.X) / still.X > 0.01
     assert res.perf < still.perf  # X* is the same: the reward sees the cost
     assert res.X_star == still.X_star
+
+
+def test_kdamond_time_survives_an_online_commit_that_removes_the_scheme():
+    """The model charges the kdamond time of each step: a commit that drops a scheme (whose
+    own total goes with it) must not make a later step's kdamond CPU negative."""
+    from damon_gym.formats.params import load_damon_params
+    from damon_gym.scenario import load_scenario
+    from damon_gym.simulation import Simulation
+
+    def doc(schemes):
+        return load_damon_params({"kdamonds": [{"contexts": [{
+            "ops": "vaddr", "targets": [], "schemes": schemes}]}]})
+
+    scheme = {"action": "migrate_hot", "target_nid": 1, "access_pattern": {
+        "sz_bytes": {"min": "0 B", "max": "max"}, "nr_accesses": {"min": "5 %", "max": "max"},
+        "age": {"min": "0 ns", "max": "max"}}}
+    sim = Simulation(load_scenario("smoke-gups"), 0, damon_params=doc([scheme]))
+    first = sim.step(2.0)
+    assert first.kdamond_cpu_cores > 0  # the scheme walked and migrated
+    sim.commit(doc([]))
+    after = sim.step(1.0)
+    assert after.kdamond_cpu_cores == 0.0

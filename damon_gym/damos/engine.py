@@ -60,6 +60,9 @@ class DamosEngine(SchemesHook):
             raise ValueError(f"byte_scale: {byte_scale!r}; allowed: a finite number > 0")
         self.memory = memory
         self.byte_scale = float(byte_scale)
+        #: kdamond time of every application since the start (ns, the real machine's); unlike
+        #: the schemes' own totals it survives an online commit that removes a scheme
+        self.kdamond_ns = 0
         self._verdicts: dict | None = None  # target -> (regions, n, verdicts, scores) in apply
         self.schemes: list[Scheme] = list(schemes or [])
 
@@ -305,7 +308,9 @@ class DamosEngine(SchemesHook):
         if applied.size:
             starts, ends, sz = gather_ranges(r.start, r.end, applied)
             res = actions.apply_action(ctx, s, ti, t, starts, ends, self.memory)
-            st.total_charged_ns += res.kdamond_ns(self.memory.page_size, k)
+            ns = res.kdamond_ns(self.memory.page_size, k)
+            st.total_charged_ns += ns
+            self.kdamond_ns += ns
             st.charged_sz += self._real(sz)
             nr_applied, sz_applied = after_apply(r.raw[5], applied, res.applied_per_region,
                                                  s.action != "stat")

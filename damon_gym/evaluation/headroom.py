@@ -104,7 +104,7 @@ def headroom_row(task: str, scenario: str, seed: int, env_kwargs: dict | None = 
     schedule, labels = phase_oracle_schedule(env, runs, dict(grid), opts, oracles)
     for _, agent in schedule:  # the copies played on copies of the env: back to this one
         if isinstance(agent, InstantOracleAgent):
-            agent.env = agent.base = env
+            agent.bind(env)
     phase = play(env, PhaseOracleAgent(schedule), options=opts)
     rnd = play(env, RandomAgent(env.action_space), seed=seed, options=opts)
     bw = play(env, BandwidthWeightsAgent(env), options=opts)
