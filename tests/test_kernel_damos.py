@@ -18,9 +18,25 @@ MiB = 1 << 20
 
 
 def test_feed_loop_vector_61():
-    assert kernel.feed_loop_next_input(900000, 200) > 900000
-    assert kernel.feed_loop_next_input(900000, 250000000) < 900000
-    assert kernel.feed_loop_next_input(900000, 200) > kernel.feed_loop_next_input(900000, 2000)
+    """The kunit vector only checks directions; the values are worked by hand from
+    damon_feed_loop_next_input() (goal = min_input = 10000, diff = |goal - score|,
+    compensation = last * diff / goal, integer division)."""
+    # score 200: diff 9800, compensation 900000 * 9800 / 10000 = 882000; 900000 + 882000
+    assert kernel.feed_loop_next_input(900000, 200) == 1_782_000
+    # score 2000: diff 8000, compensation 900000 * 8000 / 10000 = 720000; 900000 + 720000
+    assert kernel.feed_loop_next_input(900000, 2000) == 1_620_000
+    # score 250000000 >= 2 * goal: straight to min_input
+    assert kernel.feed_loop_next_input(900000, 250000000) == 10_000
+    # score 9999: diff 1, compensation 900000 * 1 / 10000 = 90
+    assert kernel.feed_loop_next_input(900000, 9999) == 900_090
+    # last 12345, score 5000: diff 5000, compensation 12345 * 5000 / 10000 = 6172 (6172.5
+    # truncated; dividing first, 12345 / 10000 * 5000, would give 5000); 12345 + 6172
+    assert kernel.feed_loop_next_input(12345, 5000) == 18_517
+    # score 12000: diff 2000, compensation 900000 * 2000 / 10000 = 180000; 900000 - 180000
+    assert kernel.feed_loop_next_input(900000, 12000) == 720_000
+    # score 19000 from 11000: compensation 11000 * 9000 / 10000 = 9900; 11000 - 9900 = 1100
+    # is below min_input, so min_input
+    assert kernel.feed_loop_next_input(11000, 19000) == 10_000
 
 
 def test_consist_tuner_ramp_vector_63():
@@ -44,9 +60,13 @@ def test_effective_quota_vectors():
     assert kernel.effective_quota(sz=0, ms=0) == 0  # vector 66: no quota at all
     assert kernel.effective_quota(sz=5 * MiB) == 5 * MiB
     # time quota through measured throughput (bytes/ms), capped by sz, floored at min_region_sz
-    assert kernel.effective_quota(ms=10, total_charged_sz=100 * MiB, total_charged_ns=10**9) == \
-        100 * MiB * 1_000_000 // 10**9 * 10
-    assert kernel.effective_quota(ms=10) == 4096 * 1024 * 10  # no history: 4 MiB/ms
+    # 100 MiB = 104,857,600 B charged in 1 s = 10**9 ns: 104,857,600 * 10**6 / 10**9 =
+    # 104,857.6 B/ms, truncated to 104,857; times ms = 10 gives 1,048,570 (above the
+    # 4096 B floor, no size quota to cap it)
+    assert kernel.effective_quota(ms=10, total_charged_sz=100 * MiB,
+                                  total_charged_ns=10**9) == 1_048_570
+    # no history: PAGE_SIZE * 1024 = 4,194,304 B/ms, times 10 ms
+    assert kernel.effective_quota(ms=10) == 41_943_040
     assert kernel.effective_quota(ms=10, sz=MiB) == MiB
     assert kernel.effective_quota(ms=1, total_charged_sz=1, total_charged_ns=10**12) == 4096
     assert kernel.effective_quota(sz=MiB, goal_esz_bp=3 * 10000) == 3
