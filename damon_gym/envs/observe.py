@@ -136,7 +136,7 @@ def _static_part(env: DamonEnv) -> tuple:
     with its static features (mask, bandwidth and idle-latency shares) and the constants."""
     topo = env.topology
     c = getattr(env, "_obs_static", None)
-    if c is not None and c[0] is topo:  # a new topology object at every reset
+    if c is not None and c[0] is topo and c[-1] == env.sim.byte_scale:
         return c
     n = env.nr_nodes
     cap = np.array(topo.capacities, dtype=np.float64)
@@ -149,7 +149,7 @@ def _static_part(env: DamonEnv) -> tuple:
     node[:n, 11] = l0 / l0.sum()
     # the real machine's total memory, to compare with DAMOS's (real) tried bytes
     c = (topo, base, cap, float(l0.min()), float(bw.sum()),
-         float(cap.sum()) * env.sim.byte_scale)
+         float(cap.sum()) * env.sim.byte_scale, env.sim.byte_scale)
     env._obs_static = c
     return c
 
@@ -160,7 +160,7 @@ def observation(env: DamonEnv, clip: bool = True) -> np.ndarray:
     mem = env.sim.memory
     perf = env._last_perf
     n = env.nr_nodes
-    _, base, cap, l0_min, bw_sum, cap_sum = _static_part(env)
+    _, base, cap, l0_min, bw_sum, cap_sum, _ = _static_part(env)
     obs = base.copy()
     node = obs[: N_MAX * NF].reshape(N_MAX, NF)
     hot, bands = hotness_by_node(env)

@@ -11,7 +11,9 @@ the migration record of the step and (optionally) the phase's hotness curve::
     res.X, res.X_star, res.perf, res.to_dict()
 
 Cost per step is O(nodes) (a Newton solve of the closed loop); ``X*`` is cached per (hotness
-key, write fraction, background, capacities) and only recomputed when one of them changes.
+key, write fraction, background, capacities) and only recomputed when one of them changes;
+curves keyed by their digest (the default key) share one process-wide cache across models, so
+a new episode of the same scenario solves no X* again.
 
 Units everywhere: throughput in accesses/s (64 B line fills), traffic in bytes/s, latency and
 think time in ns, CPU in cores (seconds of CPU per second), bytes as int.
@@ -43,6 +45,21 @@ __all__ = ["HotnessCurve", "MigrationCost", "Optimum", "PerfConfig", "PerfStep",
 
 KiB, MiB = 1 << 10, 1 << 20
 _CACHE_SIZE = 64
+# X* and subset values of curves keyed by a digest of their points (HotnessCurve's default
+# key), shared by every model of the process: a key holds every input of the solve (the
+# machine's node constants included), so models of the same machine reuse each other's
+# solves -- every env reset builds a new model, and X* costs milliseconds. A curve with a
+# caller's own key (e.g. ("phase", 3)) stays in its model's cache: such keys name curves only
+# within one model.
+_SHARED_SIZE = 1024
+_SHARED_OPT: OrderedDict[tuple, Optimum] = OrderedDict()
+_SHARED_H: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+
+def _lru_put(cache: OrderedDict, key: tuple, value: Any, size: int) -> None:
+    cache[key] = value
+    if len(cache) > size:
+        cache.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -186,7 +203,11 @@ class PerformanceModel:
         self._n_cache: dict[float, float] = {}
         self._opt_cache: OrderedDict[tuple, Optimum] = OrderedDict()
         self._h_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self.optimum_solves = 0  # X* computations actually performed (cache misses)
+        # X* lookups this model's own cache could not answer (computed, or taken from the
+        # process-wide cache of digest-keyed curves); ``shared_hits`` counts the latter
+        self.optimum_solves = 0
+        self.shared_hits = 0
+        self._na_keys: dict[int, tuple] = {}
         self.capacities = np.array(topology.capacities, dtype=np.float64)
         self._caps_key = tuple(self.capacities.tolist())
         self.latency_ewma_ns: np.ndarray | None = None
@@ -252,10 +273,24 @@ class PerformanceModel:
         key = (hotness.key, tuple(caps.tolist()))
         h = self._h_cache.get(key)
         if h is None:
-            h = self._h_cache[key] = subset_values(hotness, caps)
-            if len(self._h_cache) > _CACHE_SIZE:
-                self._h_cache.popitem(last=False)
+            shared = _shared_key(hotness)
+            h = _SHARED_H.get(key) if shared else None
+            if h is None:
+                h = subset_values(hotness, caps)
+                h.flags.writeable = False
+                if shared:
+                    _lru_put(_SHARED_H, key, h, _SHARED_SIZE)
+            _lru_put(self._h_cache, key, h, _CACHE_SIZE)
         return h
+
+    def _na_key(self, na: NodeArrays) -> tuple:
+        """The node constants as a hashable key (computed once per NodeArrays)."""
+        k = self._na_keys.get(id(na))
+        if k is None:
+            k = self._na_keys[id(na)] = (tuple(na.B.tolist()), tuple(na.L0.tolist()),
+                                         tuple(na.a.tolist()), tuple(na.b.tolist()),
+                                         na.k, na.u_max)
+        return k
 
     def optimum(self, hotness: HotnessCurve, *, bg: Any = None,
                 write_fraction: float | None = None, capacities: Any = None) -> Optimum:
@@ -281,10 +316,18 @@ class PerformanceModel:
             self._opt_cache.move_to_end(key)
             return opt
         self.optimum_solves += 1
-        opt = solve_optimum(self.subset_values(hotness, caps), na, N, self.think_ns, ext)
-        self._opt_cache[key] = opt
-        if len(self._opt_cache) > _CACHE_SIZE:
-            self._opt_cache.popitem(last=False)
+        shared = _shared_key(hotness)
+        skey = (key, self._na_key(na)) if shared else None
+        opt = _SHARED_OPT.get(skey) if shared else None
+        if opt is not None:
+            self.shared_hits += 1
+            _SHARED_OPT.move_to_end(skey)
+        else:
+            opt = solve_optimum(self.subset_values(hotness, caps), na, N, self.think_ns, ext)
+            opt.f_star.flags.writeable = False  # shared by every step (and model) that hits
+            if shared:
+                _lru_put(_SHARED_OPT, skey, opt, _SHARED_SIZE)
+        _lru_put(self._opt_cache, key, opt, _CACHE_SIZE)
         return opt
 
     def equal_latency(self, hotness: HotnessCurve, *, bg: Any = None,
@@ -359,6 +402,12 @@ class PerformanceModel:
             bottleneck=cl.bottleneck, think_ns=z_eff, kdamond_cpu_cores=cores,
             migrated_bytes=moved, pingpong_bytes=pp, n_inflight=N, write_fraction=w,
             f_star=f_star)
+
+
+def _shared_key(hotness: HotnessCurve) -> bool:
+    """Whether the curve's key is HotnessCurve's digest of its points (process-wide)."""
+    k = hotness.key
+    return isinstance(k, tuple) and len(k) == 2 and k[0] == "H"
 
 
 def _shares(shares: Any, n: int) -> np.ndarray:

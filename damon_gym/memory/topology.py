@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from damon_gym.configs import CONFIG_DIR
 from damon_gym.errors import DamonGymError
 from damon_gym.memory.mempolicy import reduce_interleave_weights
 from damon_gym.safe_yaml import YamlError, read_yaml
@@ -22,7 +23,7 @@ MiB = 1 << 20
 #: granularity of :meth:`Topology.scaled` capacities (a THP / 2 MiB simulation page)
 SCALE_GRANULE = 2 * MiB
 MAX_CAPACITY = 1 << 52  # 4 PiB per node: anything above is a typo
-TOPOLOGY_DIR = Path(__file__).parents[2] / "configs" / "topologies"
+TOPOLOGY_DIR = CONFIG_DIR / "topologies"
 
 NodeKind = Literal["dram", "cxl", "hbm", "remote"]
 
@@ -127,11 +128,18 @@ class Topology(BaseModel):
         multiple of 2 MiB and at least 2 MiB (to simulate a big machine with fewer frames)."""
         if not capacity_scale > 0 or capacity_scale != capacity_scale:
             raise ValueError(f"capacity_scale: {capacity_scale} must be > 0")
+        hit = _SCALED.get((id(self), capacity_scale))
+        if hit is not None and hit[0] is self:  # the same (frozen) machine scaled before
+            return hit[1]
         nodes = []
         for n in self.nodes:
             cap = int(n.capacity * capacity_scale) // SCALE_GRANULE * SCALE_GRANULE
             nodes.append(n.model_copy(update={"capacity": max(cap, SCALE_GRANULE)}))
-        return self.model_copy(update={"nodes": nodes})
+        out = self.model_copy(update={"nodes": nodes})
+        if len(_SCALED) >= 256:
+            _SCALED.clear()
+        _SCALED[(id(self), capacity_scale)] = (self, out)  # holds self: its id stays unique
+        return out
 
     def auto_weights(self) -> list[int]:
         """Weighted-interleave auto-mode weights (kernel ``reduce_interleave_weights``, weightiness
@@ -241,8 +249,22 @@ def load_topology(name_or_path: str | Path) -> Topology:
                                 f"{', '.join(available_topologies())} (or a path to a .yaml file)")
     if not p.is_file():
         raise TopologyError(f"{p}: no such topology file")
-    try:
-        data = read_yaml(p)
-    except YamlError as e:
-        raise TopologyError(str(e)) from None
-    return topology_from_dict(data, str(p))
+    # parsed once per file version: every env reset asks for its machine again, and parsing
+    # the YAML costs milliseconds (Topology is frozen, so one object can serve every caller)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+    topo = _LOADED.get(key)
+    if topo is None:
+        try:
+            data = read_yaml(p)
+        except YamlError as e:
+            raise TopologyError(str(e)) from None
+        topo = topology_from_dict(data, str(p))
+        if len(_LOADED) >= 256:
+            _LOADED.clear()
+        _LOADED[key] = topo
+    return topo
+
+
+_LOADED: dict[tuple, Topology] = {}
+_SCALED: dict[tuple, tuple[Topology, Topology]] = {}
