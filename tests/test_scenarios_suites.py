@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import yaml
 
@@ -29,15 +27,16 @@ def test_shipped_suites_load():
         assert len(set(entries)) == len(entries)
 
 
-def test_smoke_suite_runs_in_seconds():
+def test_smoke_suite_is_short_and_runs_to_its_end():
+    """Short scenarios (at most 20 simulated seconds each) that run to their end; how fast
+    they run is measured in benchmarks/, not asserted here."""
     entries = load_suite("smoke")
     assert len(entries) == 3
-    t0 = time.perf_counter()
     for sc in suite_scenarios("smoke"):
         assert sc.duration_us <= 20_000_000
         sim = Simulation(sc)
         sim.run(sc.duration_us / 1e6)
-    assert time.perf_counter() - t0 < 20
+        assert sim.now_us == sc.duration_us, sc.name
 
 
 def test_train_and_test_measure_generalisation():
