@@ -14,7 +14,7 @@ import pytest
 import damon_gym  # noqa: F401  (registers the ids)
 from damon_gym.envs import env_ids
 from damon_gym.envs.observe import INFO_KEYS
-from damon_gym.envs.spaces import HIGH, LOW, N_MAX, quantise_weights
+from damon_gym.envs.spaces import GLOBAL_FEATURES, HIGH, LOW, N_MAX, NF, OBS_DIM, quantise_weights
 from damon_gym.suites import load_suite
 
 ALL_IDS = env_ids()
@@ -242,11 +242,51 @@ def test_standard_wrappers_work():
     assert tr and "episode" in info
 
 
-def test_observation_bounds_are_documented():
-    assert LOW.shape == HIGH.shape == (101,)
-    env = gym.make("DamonGym/Interleave-v0", **SHORT).unwrapped
-    for line in ("| 96 |", "| 100 |", "## Action Space", "## Version History"):
-        assert line in type(env).__doc__
+def _documented_bounds(text: str) -> dict[int, tuple[float, float]]:
+    """{observation index: (min, max)} from the markdown tables of ``text``: rows keyed by a
+    node feature ``j`` (the env docstrings, under a ``| j |`` header) or ``12n+j`` (README; 12 = NF)
+    stand for every node block; rows keyed by a number under an ``| index |`` header are one
+    index. A row documented twice fails."""
+    out: dict[int, tuple[float, float]] = {}
+    per_node = False
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.strip().startswith("|") or len(cells) < 4 or set(cells[0]) <= set("-: "):
+            continue
+        if cells[0] in ("j", "index"):
+            per_node = cells[0] == "j"
+            continue
+        key = cells[0].replace(" ", "")
+        bounds = (float(cells[2]), float(cells[3]))
+        if key.startswith(f"{NF}n+"):
+            idx = [NF * n + int(key.split("+")[1]) for n in range(N_MAX)]
+        elif per_node:
+            idx = [NF * n + int(key) for n in range(N_MAX)]
+        else:
+            idx = [int(key)]
+        for i in idx:
+            assert i not in out, f"index {i} documented twice"
+            out[i] = bounds
+    return out
+
+
+@pytest.mark.parametrize("env_id", BASE_IDS)
+def test_observation_bounds_are_documented(env_id):
+    """The observation tables in each task's docstring (what gymnasium and the Farama docs
+    show) and in README.md give every index exactly the Box's bounds."""
+    from pathlib import Path
+
+    assert LOW.shape == HIGH.shape == (OBS_DIM,) == (N_MAX * NF + len(GLOBAL_FEATURES),)
+    want = {i: (float(LOW[i]), float(HIGH[i])) for i in range(OBS_DIM)}
+    doc = type(gym.make(env_id, **SHORT).unwrapped).__doc__
+    for heading in ("## Action Space", "## Observation Space", "## Version History"):
+        assert heading in doc
+    section = doc.split("## Observation Space", 1)[1].split("\n    ## ", 1)[0]
+    assert f"({OBS_DIM},)" in section and f"``{NF} * n + j``" in section
+    assert _documented_bounds(section) == want
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("**Observation**", 1)[1].split("`info` has stable keys", 1)[0]
+    assert _documented_bounds(section) == want
 
 
 def test_module_prefixed_id_works_in_subprocess_workers():
