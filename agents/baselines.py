@@ -1,6 +1,6 @@
 """Baseline heuristic agents of ../shared/perf_model.md §3, mapped onto the env's actions.
 
-Every agent has the protocol of ``agents.base.Agent`` (``reset(seed)``, ``act(obs, info)``)
+Every agent has the protocol of ``damon_gym.agents.base.Agent`` (``reset(seed)``, ``act(obs, info)``)
 and works on the Box action spaces of all three tasks: the interleave part (Interleave and
 Joint: dests weight shares and the scheme's quota) and the tiering part (Tiering and Joint:
 demote/promote quotas and the fast node's free/used goal targets) are decided separately; an
@@ -16,7 +16,7 @@ what the kernel's weighted-interleave auto mode reads), and from ``info`` only `
 is the oracles' alone (agents/references.py).
 
 This module: the shared machinery, ``noop``, B0, B1, B2, B2+M, B3 (Caption), B4 (Colloid) and
-``all-fast``; B5..B9 and the seed thread's recipes are in ``agents.damos_baselines``.
+``all-fast``; B5..B9 and the seed thread's recipes are in ``damon_gym.agents.damos_baselines``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.references import interleave_action, tiering_action
+from damon_gym.agents.references import interleave_action, tiering_action
 from damon_gym.envs.spaces import N_MAX
 
 MiB, GiB = 1 << 20, 1 << 30

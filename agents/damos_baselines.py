@@ -1,13 +1,13 @@
 """Baselines that drive DAMOS goals and quotas: B5 (mem_tier), B6 (hot-share goals), B7
 (TPP/NUMAB-2), B8 (three regimes), B9 (ARMS-style cost-benefit) and the seed thread's two
 recipes (../shared/perf_model.md §3). The shared machinery and what a baseline may read are
-in ``agents.baselines``."""
+in ``damon_gym.agents.baselines``."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from agents.baselines import (
+from damon_gym.agents.baselines import (
     NF,
     TPP_FREE_BP,
     TPP_TIERING,

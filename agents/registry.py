@@ -33,19 +33,19 @@ class AgentEntry:
 
 
 def _random(env, arg):
-    from agents.simple import RandomAgent
+    from damon_gym.agents.simple import RandomAgent
 
     return RandomAgent(env.action_space)
 
 
 def _bandwidth_weights(env, arg):
-    from agents.simple import BandwidthWeightsAgent
+    from damon_gym.agents.simple import BandwidthWeightsAgent
 
     return BandwidthWeightsAgent(env)
 
 
 def _instant_oracle(env, arg):
-    from agents.references import InstantOracleAgent
+    from damon_gym.agents.references import InstantOracleAgent
 
     return InstantOracleAgent(env) if arg is None else InstantOracleAgent(
         env, tolerance=float(arg), tier_tolerance=float(arg))
@@ -60,8 +60,8 @@ def _cls(module: str, name: str):
     return make
 
 
-_B = "agents.baselines"
-_D = "agents.damos_baselines"
+_B = "damon_gym.agents.baselines"
+_D = "damon_gym.agents.damos_baselines"
 
 AGENTS: dict[str, AgentEntry] = {
     "noop": AgentEntry(_cls(_B, "NoopAgent"),
@@ -229,10 +229,10 @@ class PhaseOracleRef:
     """Reference *phase oracle* (perf_model.md §3 B11, docs/headroom.md): at its first
     ``act`` of an episode it copies the env it was made with (``copy.deepcopy`` of the
     unwrapped env, in the state the reset left) and finds, with
-    ``agents.references.phase_oracle_schedule`` (as ``damon-gym headroom`` does), the best policy per phase
-    (``env.phase_times()``) among the grid's constants (``agents.references.constant_grid``,
+    ``damon_gym.agents.references.phase_oracle_schedule`` (as ``damon-gym headroom`` does), the best policy per phase
+    (``env.phase_times()``) among the grid's constants (``damon_gym.agents.references.constant_grid``,
     each played on a copy over the whole episode) and the instant oracles of
-    ``ORACLE_SETTINGS``; then it plays that schedule (``agents.references.PhaseOracleAgent``).
+    ``ORACLE_SETTINGS``; then it plays that schedule (``damon_gym.agents.references.PhaseOracleAgent``).
     Expensive: a grid of episodes plus a few candidates per phase. Reads ground truth: a copy
     of the simulator (the future), ``info["f_star"]`` and ``info["shares"]`` (through the
     instant oracles) and ``info["time_s"]``."""
@@ -251,7 +251,7 @@ class PhaseOracleRef:
         self.inner = None
 
     def _plan(self, obs, info) -> None:
-        from agents.references import (
+        from damon_gym.agents.references import (
             ORACLE_SETTINGS,
             InstantOracleAgent,
             PhaseOracleAgent,

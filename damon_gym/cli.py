@@ -152,7 +152,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 def cmd_agents(args: argparse.Namespace) -> int:
     """Every name ``make_agent`` (and ``run --policies``, ``eval --agents``) accepts, one line
     each (agents/registry.py)."""
-    from agents.registry import AGENTS
+    from damon_gym.agents.registry import AGENTS
 
     width = max(map(len, AGENTS))
     for name, e in AGENTS.items():

@@ -14,7 +14,7 @@ ROW_EVERY = 10  # steps between two rows of `damon-gym run`
 
 def _policy_names(args: argparse.Namespace) -> list[str]:
     """``--policy NAME`` (one policy) or ``--policies A,B,...``, each a built-in policy."""
-    from agents.registry import check_policy
+    from damon_gym.agents.registry import check_policy
 
     if args.policy is not None and args.policies is not None:
         raise ValueError("policy, policies: give one of --policy NAME and --policies LIST")
@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import gymnasium as gym
     from tqdm import tqdm
 
-    from agents.registry import make_agent
+    from damon_gym.agents.registry import make_agent
     from damon_gym.envs.registration import HORIZON
 
     ids = _damon_ids()

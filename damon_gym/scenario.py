@@ -41,6 +41,7 @@ from pydantic import (
     model_validator,
 )
 
+from damon_gym.configs import CONFIG_DIR
 from damon_gym.errors import DamonGymError
 from damon_gym.randomize import check_dists, episode_rng, has_dist, sample
 from damon_gym.safe_yaml import YamlError, read_yaml
@@ -48,7 +49,6 @@ from damon_gym.units import UnitError, parse_size, parse_time
 from damon_gym.workloads.background import BackgroundTrace, background_from_spec
 from damon_gym.workloads.presets import check_generator_params, deep_merge, expand_preset
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 SCENARIO_DIR = CONFIG_DIR / "scenarios"
 #: documentation-only fields, left out of the content hash
 DOC_FIELDS = ("name", "description", "stresses", "regime")

@@ -59,7 +59,7 @@ For every scenario of the `train` and `test` suites and every task the scenario 
 (its first seed in the suite), the mean reward over the episode of:
 
 * **random**: uniform actions;
-* **constants**: every action of the task's grid (`agents.references.constant_grid`: weight
+* **constants**: every action of the task's grid (`damon_gym.agents.references.constant_grid`: weight
   vectors x quotas for Interleave, quotas x goal targets for Tiering, a cross for Joint), held
   for the whole episode; the worst and the best are shown, the best with its label;
 * **bw-weights**: the kernel's bandwidth-derived weights (and the upstream tiering settings),

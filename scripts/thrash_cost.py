@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 import damon_gym  # noqa: F401  (registers the ids)
-from agents.references import ConstantAgent, _fast_shares, interleave_action
+from damon_gym.agents.references import ConstantAgent, _fast_shares, interleave_action
 from damon_gym.evaluation.rollout import play
 
 
@@ -45,7 +45,7 @@ def main() -> None:
     env.reset(seed=args.seed)
     tail = np.zeros(0, np.float32)
     if args.task == "Joint":  # tiering at its starting controls
-        from agents.references import tiering_action
+        from damon_gym.agents.references import tiering_action
         tail = tiering_action(env, env._start_quota(), env._start_quota(),
                               env.START_FREE_BP, env.START_USED_BP)
     rows = []

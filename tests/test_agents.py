@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import damon_gym  # noqa: F401  (registers the ids)
-from agents.registry import (
+from damon_gym.agents.registry import (
     AGENTS,
     REAL_INFO,
     agent_names,
@@ -103,7 +103,7 @@ def test_make_agent_errors_name_the_allowed_agents(spec, words):
 
 
 def test_specs_and_policy_checks():
-    from agents.registry import check_policy
+    from damon_gym.agents.registry import check_policy
 
     assert check_policy("b3-caption:5") == "b3-caption:5"
     with pytest.raises(ValueError, match="'nope'"):

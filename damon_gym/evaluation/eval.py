@@ -12,7 +12,7 @@
   no finished row; :meth:`ResultsFile.open_for_resume` drops a half-written last line.
 * :func:`replay` re-runs the rows of a results file and reports those whose reward differs.
 
-Agents come from ``agents.registry`` (``make_agent``, ``agent_names``).
+Agents come from ``damon_gym.agents.registry`` (``make_agent``, ``agent_names``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 For every (scenario, seed) episode of a suite meant for the task, the mean reward of:
 
 * ``random``: uniform actions (seeded by the episode seed);
-* every constant of the task's grid (``agents.references.constant_grid``): the best and the
+* every constant of the task's grid (``damon_gym.agents.references.constant_grid``): the best and the
   worst are reported, the best with its label;
 * ``bandwidth-weights``: the kernel's weighted-interleave auto weights and the upstream
   tiering settings, held;
@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agents.references import ORACLE_SETTINGS, phase_oracle_schedule
+from damon_gym.agents.references import ORACLE_SETTINGS, phase_oracle_schedule
 
 __all__ = ["ORACLE_SETTINGS", "HeadroomRow", "headroom", "headroom_row", "markdown",
            "phase_oracle_schedule", "suite_episodes", "summary"]
@@ -84,13 +84,13 @@ def _env(task: str, **kw):
 def headroom_row(task: str, scenario: str, seed: int, env_kwargs: dict | None = None
                  ) -> HeadroomRow:
     """Every reference policy on the episode (``scenario``, ``seed``) of ``task``."""
-    from agents.references import (
+    from damon_gym.agents.references import (
         ConstantAgent,
         InstantOracleAgent,
         PhaseOracleAgent,
         constant_grid,
     )
-    from agents.simple import BandwidthWeightsAgent, RandomAgent
+    from damon_gym.agents.simple import BandwidthWeightsAgent, RandomAgent
     from damon_gym.evaluation.rollout import play
 
     env = _env(task, scenario=scenario, **(env_kwargs or {}))

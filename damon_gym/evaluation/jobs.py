@@ -17,7 +17,7 @@ GIB = float(2**30)
 
 def agent_api() -> tuple[Callable[[], list[str]], Callable[[str, Any], Any]]:
     """``(agent_names, make_agent)`` of the agent registry."""
-    from agents.registry import agent_names, make_agent
+    from damon_gym.agents.registry import agent_names, make_agent
 
     return (lambda: list(agent_names())), make_agent
 

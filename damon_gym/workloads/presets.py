@@ -24,9 +24,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from damon_gym.configs import CONFIG_DIR
 from damon_gym.safe_yaml import YamlError, read_yaml
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "workloads"
+PRESET_DIR = CONFIG_DIR / "workloads"
 #: keys a preset file may hold besides the workload spec itself
 META_KEYS = ("description", "family", "regime", "anchor")
 
