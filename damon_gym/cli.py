@@ -225,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     from damon_gym.cli_eval import add_parsers as add_eval_parsers
 
     add_eval_parsers(sub)  # eval, replay
+    from damon_gym.cli_kernel import add_parsers as add_kernel_parsers
+
+    add_kernel_parsers(sub)  # kernel-run, fidelity
     ag = sub.add_parser("agents", help="list every registered agent with one line each")
     ag.add_argument("--reads", action="store_true",
                     help="also say what each agent reads and what NAME:ARG means")

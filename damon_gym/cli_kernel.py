@@ -1,0 +1,54 @@
+"""The real-kernel commands of the ``damon-gym`` CLI (docs/fidelity.md):
+
+``kernel-run``: run a scenario on a stock Debian kernel in a qemu guest, N boots, each parsed
+into a damo record and a stats JSON (damon_gym/fidelity/harness.py).
+
+``fidelity``: run the simulator N times on the same scenario and compare it with such runs,
+metric by metric, in a markdown report with plots and pass/fail (damon_gym/fidelity/compare.py).
+
+The parsers are added to ``damon_gym.cli``'s by :func:`add_parsers`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_kernel_run(args: argparse.Namespace) -> int:
+    from damon_gym.fidelity.harness import main_kernel_run
+
+    return main_kernel_run(args)
+
+
+def cmd_fidelity(args: argparse.Namespace) -> int:
+    from damon_gym.fidelity.compare import main_fidelity
+
+    return main_fidelity(args)
+
+
+def add_parsers(sub) -> None:
+    k = sub.add_parser("kernel-run", help="run a scenario on a real Debian kernel under qemu "
+                       "and record what DAMON did (docs/fidelity.md)")
+    k.add_argument("--scenario", required=True, help="scenario name or YAML path (kernel-*)")
+    k.add_argument("--kernel", required=True, help="Debian kernel series: 6.12, 6.17, 7.x ...")
+    k.add_argument("--runs", type=int, default=3, help="guest boots (each a fresh machine)")
+    k.add_argument("--out", required=True, help="output folder")
+    k.add_argument("--snap", type=int, default=1,
+                   help="seconds between region snapshots and stats (default 1)")
+    k.add_argument("--flush-us", type=int, default=1000,
+                   help="period of the guest's TLB-flush helper in us (0: off; TCG needs it)")
+    k.add_argument("--accel", default="tcg", choices=("tcg", "kvm"), help="qemu accelerator")
+    k.add_argument("--unmovable", action="append", default=[], metavar="[pipe:|mlock:]SIZE@NODE",
+                   help="unmovable memory placed on a node before the workload (repeatable)")
+    k.add_argument("--cache", default=None,
+                   help="where kernels are fetched and unpacked (default ~/.cache/damon-gym/kernels)")
+    k.set_defaults(func=cmd_kernel_run)
+    f = sub.add_parser("fidelity", help="compare the simulator with kernel-run results: a "
+                       "markdown report with plots and pass/fail per metric")
+    f.add_argument("--real", required=True, action="append",
+                   help="a kernel-run output folder (repeatable: several kernels)")
+    f.add_argument("--scenario", required=True, help="the scenario the real runs ran")
+    f.add_argument("--runs", type=int, default=3, help="simulator runs (seeds 0..N-1)")
+    f.add_argument("--out", default=None,
+                   help="report folder (default: <first --real>/fidelity)")
+    f.add_argument("--json", default=None, help="also write the metrics as JSON here")
+    f.set_defaults(func=cmd_fidelity)
