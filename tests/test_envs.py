@@ -146,19 +146,51 @@ def test_sb3_vec_env_adapter_resets_in_the_same_step():
 
 @pytest.mark.parametrize("name", [s for s, _ in load_suite("smoke")])
 @pytest.mark.parametrize("task", ["Interleave", "Tiering", "Joint"])
-def test_observation_stays_in_bounds_for_1000_random_steps(task, name):
+def test_observation_is_inside_its_box_before_clipping(task, name, monkeypatch):
+    """After every step the observation as the step computed it, before observation() clips
+    it into the Box, is finite and inside the bounds, and the returned observation is that
+    vector (so the clip changed nothing); rewards are in [0, 1]. The raw vector is caught as
+    the step computes it: calling observation(env, clip=False) after the step would read the
+    tried/applied counters after the step has re-based them (indices 98 and 99 always 0).
+
+    Four whole episodes per case (4 or 14 steps on the smoke scenarios) instead of 1,000
+    random steps (71 to 250 resets of the same scenario, which revisit the same 4 to 14
+    simulated seconds): the features that can reach their bounds (used and band bytes over
+    capacity, migrated and applied bytes over M_cap, the quota over quota_max) reach them
+    under extreme controls, so two episodes play random corners of the action box (every
+    component -1 or +1: on two nodes, all the weight on one node half the time, switching
+    back and forth at the top quota, the most churn an agent can cause) and two play uniform
+    actions for the states in between (on these scenarios the corner episodes reach the
+    quota and used-bytes bounds, 1.0, and five times the migrated bytes of uniform ones)."""
+    from damon_gym.envs import observe
     from damon_gym.envs.registration import camel
 
-    env = gym.make(f"DamonGym/{task}-{camel(name)}-v0", horizon=1000)
+    real, raws = observe.observation, []
+
+    def keep_raw(env, clip=True):
+        raws.append(real(env, clip=False))
+        return real(env, clip=clip)
+
+    monkeypatch.setattr(observe, "observation", keep_raw)
+    env = gym.make(f"DamonGym/{task}-{camel(name)}-v0")
     env.action_space.seed(0)
-    obs, _ = env.reset(seed=0)
     lo, hi = env.observation_space.low, env.observation_space.high
-    for _ in range(1000):
-        obs, r, te, tr, info = env.step(env.action_space.sample())
-        assert obs.dtype == np.float32 and (obs >= lo).all() and (obs <= hi).all()
-        assert 0.0 <= r <= 1.0
-        if te or tr:
-            obs, _ = env.reset()
+    steps = 0
+    for episode, corners in enumerate((True, False, True, False)):
+        env.reset(seed=episode)
+        done = False
+        while not done:
+            a = env.action_space.sample()
+            del raws[:]
+            obs, r, te, tr, _ = env.step(np.sign(a) if corners else a)
+            (raw,) = raws
+            bad = np.flatnonzero(~(np.isfinite(raw) & (raw >= lo) & (raw <= hi)))
+            assert bad.size == 0, {int(i): float(raw[i]) for i in bad}
+            assert obs.dtype == np.float32 and np.array_equal(obs, raw.astype(np.float32))
+            assert 0.0 <= r <= 1.0
+            done = te or tr
+            steps += 1
+    assert steps == 4 * env.spec.max_episode_steps  # the episodes ran to their end
 
 
 @pytest.mark.parametrize("bad", [np.full(9, np.nan), np.full(9, 1.5), np.zeros(8), "x",
