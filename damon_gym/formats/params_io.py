@@ -1,4 +1,4 @@
-"""Reading and writing DAMON parameter documents (models in params.py).
+"""Reading and writing DAMON parameter documents (models in params_model.py).
 
 Reading accepts JSON or YAML files, a JSON string or a dict; ``raw=True`` undoes damo's
 ``--raw`` quirk (quota times, age bounds and watermark interval written in nanoseconds,
@@ -31,7 +31,7 @@ from damon_gym.formats._fields import (
     fmt_percent_of,
     problems_of,
 )
-from damon_gym.formats.params import (
+from damon_gym.formats.params_model import (
     AccessPatternParams,
     ContextParams,
     DamonParams,

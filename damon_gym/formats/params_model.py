@@ -1,4 +1,6 @@
-"""DAMON parameters in damo's JSON/YAML layout (``damo args damon --format json``).
+"""The models of DAMON parameter documents in damo's JSON/YAML layout (``damo args damon
+--format json``); reading and writing them is params_io's, and both are used through
+:mod:`damon_gym.formats.params`.
 
 Typed pydantic v2 models of the ``{"kdamonds": [...]}`` document (shared/workloads.md §2.9).
 Values keep the unit the field names: bytes, microseconds (``_us``), milliseconds (``_ms``),
@@ -9,14 +11,13 @@ Parameters the simulator cannot honour are refused with a message naming them: n
 ``probes``, page-fault sampling or ``sample_filters``, ``addr_unit`` other than 1, more than one
 context per kdamond (a kernel limit), unknown actions, goal metrics and filter types.
 
-Entry points: :func:`load_damon_params`, :func:`load_schemes` (damo's ``--schemes`` list form),
-:func:`dump_damon_params`, :func:`save_damon_params` (atomic), ``ContextParams.attrs()``.
+``ContextParams.attrs()`` gives the monitoring attributes the simulator runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -50,33 +51,12 @@ from damon_gym.formats._fields import (
 )
 from damon_gym.units import U64_MAX
 
-if TYPE_CHECKING:
-    from damon_gym.formats.params_io import (
-        dump_damon_params,
-        dump_scheme,
-        dump_schemes,
-        load_damon_params,
-        load_schemes,
-        save_damon_params,
-    )
-
 __all__ = [
     "ACTIONS", "GOAL_METRICS", "FILTER_TYPES", "DamoFormatError", "DamonParams", "KdamondParams",
     "ContextParams", "TargetParams", "IntervalsParams", "IntervalsGoalParams", "NrRegionsParams",
     "SampleControlParams", "SchemeParams", "AccessPatternParams", "QuotaParams", "QuotaGoalParams",
-    "QuotaWeights", "WatermarkParams", "FilterParams", "load_damon_params", "load_schemes",
-    "dump_damon_params", "dump_scheme", "dump_schemes", "save_damon_params",
+    "QuotaWeights", "WatermarkParams", "FilterParams",
 ]
-_IO_NAMES = ("load_damon_params", "load_schemes", "dump_damon_params", "dump_schemes",
-             "dump_scheme", "save_damon_params")
-
-
-def __getattr__(name: str) -> Any:
-    """The entry points live in params_io (which imports these models); re-export lazily."""
-    if name in _IO_NAMES:
-        from damon_gym.formats import params_io
-        return getattr(params_io, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 ACTIONS = ("willneed", "cold", "pageout", "hugepage", "collapse", "nohugepage", "lru_prio",
