@@ -202,6 +202,9 @@ def init_conf(*, duration_s: int, snap_s: int, flush_us: int, cpu: int,
 
 def compile_runner(out: Path) -> None:
     src = HARNESS_DIR / "runner.c"
+    if not src.is_file() or not (HARNESS_DIR / "init").is_file():
+        raise HarnessError(f"{HARNESS_DIR}: the guest sources (runner.c, init) are not there; "
+                           "kernel-run needs a source checkout of damon-gym")
     p = subprocess.run(["gcc", "-O2", "-static", "-o", str(out), str(src)],
                        capture_output=True, text=True)
     if p.returncode:

@@ -63,7 +63,7 @@ def debian_mirrors(text_by_file: dict[str, str]) -> tuple[str, str | None]:
     suite ...`` or deb822 ``URIs:``), commented lines ignored. Only URIs whose path ends in
     ``/debian`` or ``/debian-security`` count: other repositories are not Debian mirrors."""
     uris: list[str] = []
-    for name, text in text_by_file.items():
+    for text in text_by_file.values():
         for line in text.splitlines():
             s = line.strip()
             if not s or s.startswith("#"):
