@@ -1,0 +1,462 @@
+"""``damon-gym fidelity``: the simulator against real-kernel runs of the same scenario.
+
+Both sides become the same per-run *timeline* (region snapshots of the contexts that have a
+stat scheme covering every region, per-scheme stats, the workload's hot and cold pages per
+node, the true hot range), and one set of functions computes every metric from a timeline:
+
+==================  ============================================================================
+metric              definition (per run; the report shows the distribution over runs)
+==================  ============================================================================
+regions             median number of regions of the monitored context over the snapshots
+                    from 2 s on (the first second is still splitting up from min_nr_regions)
+wss_p50             damo's working set size (``damo report wss``: bytes of the regions with
+                    nr_accesses >= 1), 50th percentile over the snapshots
+hot_boundary_err    pages between DAMON's hot range and the true one (start and end errors
+                    added), median over the snapshots from 5 s on; DAMON's hot range is the run
+                    of adjacent regions around the hottest region overlapping the true range
+                    whose nr_accesses is >= half of its (:func:`hot_estimate`; vaddr only:
+                    physical hot pages are not one range)
+hot_nr_accesses     size-weighted nr_accesses of the estimated hot range, median over the
+                    snapshots from 2 s on
+<scheme>.<stat>     nr_tried, sz_tried, nr_applied, sz_applied of each scheme at the end
+hot_on_n<k>,        the workload's hot / cold pages on node k at the end (from the start's
+cold_on_n<k>        placement: all on the bound node, so a count elsewhere is what moved)
+t_found_s           first snapshot whose estimated hot range overlaps >= 90 % of the true one
+                    and is at most 1.5 times its size (vaddr only)
+t_migrated_s        first time >= 90 % of the hot pages meant for node 0 (all of them for
+                    target_nid 0, the node's dests share otherwise) are on node 0
+==================  ============================================================================
+
+Pass/fail: ``|median(sim) - median(real)| <= max(abs_tol, rel_tol * |median(real)|,
+spread(real))`` where spread is max - min of the real runs. The kernel's own run-to-run
+spread is the floor: the simulator cannot be asked to agree with a kernel more closely than
+that kernel agrees with itself. The per-metric ``abs_tol``/``rel_tol`` (:data:`TOLERANCES`)
+say why they are what they are.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from damon_gym.fidelity import HarnessError
+
+PAGE = 4096
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    abs_tol: float
+    rel_tol: float
+    why: str
+
+
+#: metric family -> tolerance and its justification
+TOLERANCES: dict[str, Tolerance] = {
+    "regions": Tolerance(3, 0.30, "DAMON splits at random each aggregation and merges by "
+                         "threshold; the count moves by a few regions from one second to the next"),
+    "wss_p50": Tolerance(4 * MIB, 0.20, "one boundary region of a few MiB counted in or out "
+                         "changes damo's wss by that much; 20 % of the 25.6 MiB hot set"),
+    "hot_boundary_err": Tolerance(64, 0.0, "64 pages (256 KiB): a region edge random splits "
+                                  "land within a few dozen pages of the true edge"),
+    "hot_nr_accesses": Tolerance(3, 0.0, "3 of the 20 samples per aggregation (15 %), "
+                                 "sampling noise on a region whose pages are all hot"),
+    "nr_tried": Tolerance(2, 0.25, "scheme walks follow the region count (same tolerance)"),
+    "sz_tried": Tolerance(16 * MIB, 0.25, "sizes tried follow the regions' extent; 25 %"),
+    "nr_applied": Tolerance(1, 0.25, "one apply more or less is one quota window"),
+    "sz_applied": Tolerance(4 * MIB, 0.25, "a quota window's worth of bytes is the unit; "
+                            "4 MiB (1,024 pages) or 25 %"),
+    "hot_on": Tolerance(328, 0.0, "5 % of the 6,554 hot pages"),
+    "cold_on": Tolerance(2949, 0.25, "5 % of the 58,982 cold pages, or 25 % of the count"),
+    "t_found_s": Tolerance(2.0, 0.0, "two snapshot periods (the snapshots are 1 s apart)"),
+    "t_migrated_s": Tolerance(2.0, 0.0, "two snapshot periods, two quota windows"),
+}
+
+
+def _family(metric: str) -> str:
+    for key in ("nr_tried", "sz_tried", "nr_applied", "sz_applied"):
+        if metric.endswith("." + key):
+            return key
+    if metric.startswith("hot_on_"):
+        return "hot_on"
+    if metric.startswith("cold_on_"):
+        return "cold_on"
+    return metric
+
+
+# ------------------------------------------------------------------ timelines
+
+def real_timeline(run: dict, snap_kds: list[int]) -> dict:
+    """A timeline from a kernel-run ``run<i>.json``."""
+    snaps: dict[int, list] = {k: [] for k in snap_kds}
+    stat_scheme = {k: 0 for k in snap_kds}
+    for s in run["snapshots"]:
+        if s["kd"] in snaps and s["scheme"] == stat_scheme[s["kd"]] and "t" in s:
+            snaps[s["kd"]].append((s["t"], np.array(s["regions"], dtype=np.int64).reshape(-1, 4)))
+    stats_end: dict[str, dict] = {}
+    actions: dict[str, str] = {}
+    for st in run["stats"]:
+        key = f"kd{st['kd']}.s{st['scheme']}"
+        stats_end[key] = {k: st.get(k, 0) for k in ("nr_tried", "sz_tried", "nr_applied",
+                                                   "sz_applied")}
+        actions[key] = st["action"]
+    pages: list[tuple[float, dict, dict]] = []
+    by_up: dict[float, dict] = {}
+    for p in run["pages"]:
+        if "t" not in p:
+            continue
+        d = by_up.setdefault(p["t"], {"hot": {}, "cold": {}})
+        side = "hot" if p["region"] == "hot" else "cold"
+        for n, c in p["nodes"].items():
+            d[side][int(n)] = d[side].get(int(n), 0) + c
+    for t in sorted(by_up):
+        pages.append((t, by_up[t]["hot"], by_up[t]["cold"]))
+    hot = run["regions"].get("hot")
+    return {"snaps": snaps, "stats_end": stats_end, "actions": actions, "pages": pages,
+            "hot_range": tuple(hot) if hot else None}
+
+
+def sim_timeline(scenario, seed: int, times: list[float], snap_kds: list[int]) -> dict:
+    """The simulator run with ``seed``, observed at ``times`` (seconds)."""
+    from damon_gym.simulation import Simulation
+
+    sim = Simulation(scenario, seed=seed)
+    proc = sim.memory.procs[0]
+    data = int(np.argmax(proc.vma_end - proc.vma_start))
+    base = int(proc.vma_page_base[data])
+    npg = int((proc.vma_end[data] - proc.vma_start[data]) // proc.page_size)
+    sl = slice(base, base + npg)
+    hot_mask = proc.vpage_rate[sl] > 0
+    idx = np.flatnonzero(hot_mask)
+    hot_range = None
+    if idx.size:
+        hot_range = (int(proc.vma_start[data] + idx[0] * proc.page_size),
+                     int(proc.vma_start[data] + (idx[-1] + 1) * proc.page_size))
+    snaps: dict[int, list] = {k: [] for k in snap_kds}
+    pages = []
+
+    def count() -> tuple[dict, dict]:
+        nodes = proc.vpage_node[sl]
+        h = np.bincount(nodes[hot_mask & (nodes >= 0)], minlength=sim.topology.nr_nodes)
+        c = np.bincount(nodes[~hot_mask & (nodes >= 0)], minlength=sim.topology.nr_nodes)
+        return ({i: int(v) for i, v in enumerate(h) if v},
+                {i: int(v) for i, v in enumerate(c) if v})
+
+    pages.append((0.0, *count()))
+    now = 0.0
+    for t in times:
+        if t > now:
+            sim.run(t - now)
+            now = t
+        for sn in sim.snapshot():
+            k = sn["kdamond_idx"]
+            if k in snaps:
+                regs = np.stack([sn["start"], sn["end"], sn["last_nr_accesses"], sn["age"]],
+                                axis=1).astype(np.int64)
+                snaps[k].append((t, regs))
+        pages.append((t, *count()))
+    st = sim.stats()
+    stats_end, actions = {}, {}
+    for c in st["contexts"]:
+        for s, sc in enumerate(c["schemes"]):
+            key = f"kd{c['kdamond_idx']}.s{s}"
+            stats_end[key] = {k: int(sc[k]) for k in ("nr_tried", "sz_tried", "nr_applied",
+                                                      "sz_applied")}
+            actions[key] = sc["action"]
+    return {"snaps": snaps, "stats_end": stats_end, "actions": actions, "pages": pages,
+            "hot_range": hot_range}
+
+
+# ------------------------------------------------------------------ metrics
+
+def hot_estimate(regs: np.ndarray, true: tuple[int, int] | None = None
+                 ) -> tuple[int, int, float] | None:
+    """(start, end, size-weighted nr_accesses) of DAMON's view of the hot block: from the
+    region with the highest nr_accesses among those overlapping the true hot range (all
+    regions when it is not known), extended over adjacent regions whose nr_accesses is >= half
+    of it. Tiny regions elsewhere (the runner's stack and globals are hot too) do not count.
+    None when nothing there was accessed."""
+    if not len(regs):
+        return None
+    cand = np.arange(len(regs))
+    if true is not None:
+        cand = np.flatnonzero((regs[:, 1] > true[0]) & (regs[:, 0] < true[1]))
+        if not cand.size:
+            return None
+    i = int(cand[np.argmax(regs[cand, 2])])
+    if regs[i, 2] <= 0:
+        return None
+    thr = regs[i, 2] / 2.0
+    lo = hi = i
+    while lo > 0 and regs[lo - 1, 2] >= thr and regs[lo - 1, 1] == regs[lo, 0]:
+        lo -= 1
+    while hi + 1 < len(regs) and regs[hi + 1, 2] >= thr and regs[hi + 1, 0] == regs[hi, 1]:
+        hi += 1
+    part = regs[lo:hi + 1]
+    sizes = (part[:, 1] - part[:, 0]).astype(float)
+    return int(part[0, 0]), int(part[-1, 1]), float((part[:, 2] * sizes).sum() / sizes.sum())
+
+
+def _found(est, true) -> bool:
+    if est is None or true is None:
+        return False
+    ov = max(0, min(est[1], true[1]) - max(est[0], true[0]))
+    size = true[1] - true[0]
+    return ov >= 0.9 * size and (est[1] - est[0]) <= 1.5 * size
+
+
+def timeline_metrics(tl: dict, *, vaddr: bool, node0_share: float | None) -> dict[str, float]:
+    """Every metric of one run (see the module docstring); NaN where it does not apply."""
+    m: dict[str, float] = {}
+    kd = min(tl["snaps"]) if tl["snaps"] else None
+    snaps = tl["snaps"].get(kd, []) if kd is not None else []
+    late = [(t, r) for t, r in snaps if t >= 2.0 - 1e-6] or snaps
+    nan = float("nan")
+    m["regions"] = float(np.median([len(r) for _, r in late])) if late else nan
+    wss = [float(((r[:, 1] - r[:, 0])[r[:, 2] >= 1]).sum()) for _, r in snaps]
+    m["wss_p50"] = float(np.percentile(wss, 50)) if wss else nan
+    true = tl["hot_range"]
+    if vaddr and snaps and true:
+        errs = [(abs(e[0] - true[0]) + abs(e[1] - true[1])) / PAGE
+                for e in (hot_estimate(r, true) for t, r in snaps if t >= 5.0 - 1e-6) if e]
+        m["hot_boundary_err"] = float(np.median(errs)) if errs else nan
+        found = [t for t, r in snaps if _found(hot_estimate(r, true), true)]
+        m["t_found_s"] = found[0] if found else nan
+    else:
+        m["hot_boundary_err"] = m["t_found_s"] = nan
+    accs = [e[2] for e in (hot_estimate(r, true if vaddr else None) for _, r in late)
+            if e is not None]
+    m["hot_nr_accesses"] = float(np.median(accs)) if accs else nan
+    for key, st in sorted(tl["stats_end"].items()):
+        name = f"{key}:{tl['actions'].get(key, '?')}"
+        for k, v in st.items():
+            m[f"{name}.{k}"] = float(v)
+    if tl["pages"]:
+        t_end, hot, cold = tl["pages"][-1]
+        nodes = sorted(set(hot) | set(cold) | {0, 1})
+        for n in nodes:
+            m[f"hot_on_n{n}"] = float(hot.get(n, 0))
+            m[f"cold_on_n{n}"] = float(cold.get(n, 0))
+        m["t_migrated_s"] = nan
+        if node0_share:
+            total = sum(tl["pages"][0][1].values()) or sum(hot.values())
+            want = 0.9 * node0_share * total
+            for t, h, _ in tl["pages"]:
+                if total and h.get(0, 0) >= want:
+                    m["t_migrated_s"] = t
+                    break
+    return m
+
+
+def _stats(vals: list[float]) -> dict:
+    v = [x for x in vals if not (isinstance(x, float) and math.isnan(x))]
+    if not v:
+        return {"n": 0, "median": None, "min": None, "max": None, "values": vals}
+    return {"n": len(v), "median": float(np.median(v)), "min": float(min(v)),
+            "max": float(max(v)), "values": vals}
+
+
+def judge(metric: str, real: dict, sim: dict) -> dict:
+    tol = TOLERANCES[_family(metric)]
+    if real["n"] == 0 or sim["n"] == 0:
+        return {"verdict": "n/a", "allowed": None}
+    spread = real["max"] - real["min"]
+    allowed = max(tol.abs_tol, tol.rel_tol * abs(real["median"]), spread)
+    diff = abs(sim["median"] - real["median"])
+    return {"verdict": "pass" if diff <= allowed else "FAIL", "allowed": allowed, "diff": diff}
+
+
+# ------------------------------------------------------------------ the comparison
+
+def _scenario_facts(scenario) -> tuple[bool, float | None, list[int]]:
+    """(vaddr?, node 0's share of the migrated hot pages or None, kdamonds with a stat
+    scheme as their first scheme: the ones whose snapshots show every region)."""
+    from damon_gym.fidelity.harness import scenario_params
+
+    params = scenario_params(scenario)
+    ctxs = [k.contexts[0] for k in params.kdamonds]
+    vaddr = all(c.ops != "paddr" for c in ctxs)
+    share = None
+    for c in ctxs:
+        for s in c.schemes:
+            if s.action == "migrate_hot":
+                if s.dests:
+                    tot = sum(w for _, w in s.dests)
+                    share = sum(w for n, w in s.dests if n == 0) / tot if tot else None
+                elif s.target_nid == 0:
+                    share = 1.0
+    kds = [i for i, c in enumerate(ctxs) if c.schemes and c.schemes[0].action == "stat"]
+    return vaddr, share, kds
+
+
+def load_real(folder: Path) -> dict:
+    folder = Path(folder)
+    summ = folder / "kernel_run.json"
+    if not summ.is_file():
+        raise HarnessError(f"--real {folder}: no kernel_run.json (not a kernel-run output folder)")
+    try:
+        meta = json.loads(summ.read_text())
+        runs = [json.loads((folder / f"run{r['run']}.json").read_text()) for r in meta["runs"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise HarnessError(f"--real {folder}: cannot read the runs: {e}") from None
+    return {"meta": meta, "runs": runs, "folder": str(folder)}
+
+
+def compare(real_dirs: list[Path], scenario_name: str, runs: int) -> dict:
+    from damon_gym.scenario import load_scenario
+
+    if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= 50:
+        raise HarnessError(f"runs: got {runs!r}; allowed: an int in [1, 50]")
+    sc = load_scenario(scenario_name)
+    vaddr, share, kds = _scenario_facts(sc)
+    reals = [load_real(d) for d in real_dirs]
+    for r in reals:
+        if r["meta"].get("scenario") != sc.name:
+            raise HarnessError(f"--real {r['folder']}: ran scenario {r['meta'].get('scenario')!r}"
+                               f", not {sc.name!r}")
+    snap = int(reals[0]["meta"].get("snap_s", 1))
+    dur = sc.duration_us / 1e6
+    times = [float(t) for t in np.arange(snap, dur + 1e-9, snap)]
+    sim_tls = [sim_timeline(sc, seed, times, kds) for seed in range(runs)]
+    sim_ms = [timeline_metrics(t, vaddr=vaddr, node0_share=share) for t in sim_tls]
+    out = {"scenario": sc.name, "content_hash": sc.content_hash(), "sim_runs": runs,
+           "kernels": []}
+    for r in reals:
+        ok = [x for x in r["runs"] if not x.get("refused") and x.get("t_on_up") is not None]
+        real_tls = [real_timeline(x, kds) for x in ok]
+        real_ms = [timeline_metrics(t, vaddr=vaddr, node0_share=share) for t in real_tls]
+        names = list(dict.fromkeys([k for m in sim_ms + real_ms for k in m]))
+        rows = []
+        for name in names:
+            rs = _stats([m.get(name, float("nan")) for m in real_ms])
+            ss = _stats([m.get(name, float("nan")) for m in sim_ms])
+            rows.append({"metric": name, "real": rs, "sim": ss, **judge(name, rs, ss)})
+        refused = next((x["refused"] for x in r["runs"] if x.get("refused")), None)
+        out["kernels"].append({
+            "kernel": r["meta"].get("kernel") or r["meta"].get("kernel_package"),
+            "series": r["meta"].get("series"), "folder": r["folder"],
+            "command": r["meta"].get("command"), "real_runs": len(ok), "refused": refused,
+            "host_load_1min": [x.get("host_load_1min") for x in r["meta"]["runs"]],
+            "rows": rows, "series_real": [_series(t) for t in real_tls]})
+    out["series_sim"] = [_series(t) for t in sim_tls]
+    return out
+
+
+def _series(tl: dict) -> dict:
+    kd = min(tl["snaps"]) if tl["snaps"] else None
+    snaps = tl["snaps"].get(kd, []) if kd is not None else []
+    return {"t": [t for t, _ in snaps], "regions": [len(r) for _, r in snaps],
+            "wss": [int(((r[:, 1] - r[:, 0])[r[:, 2] >= 1]).sum()) for _, r in snaps],
+            "pages_t": [t for t, _, _ in tl["pages"]],
+            "hot_n0": [h.get(0, 0) for _, h, _ in tl["pages"]],
+            "cold_n0": [c.get(0, 0) for _, _, c in tl["pages"]]}
+
+
+# ------------------------------------------------------------------ the report
+
+def _fmt(metric: str, v: float | None) -> str:
+    if v is None:
+        return "-"
+    if metric.startswith("wss") or metric.endswith(".sz_tried") or metric.endswith(".sz_applied"):
+        return f"{v / MIB:,.1f} MiB"
+    if metric.startswith("t_"):
+        return f"{v:g} s"
+    return f"{v:,.1f}" if v != int(v) else f"{int(v):,}"
+
+
+def _cell(metric: str, s: dict) -> str:
+    if s["n"] == 0:
+        return "-"
+    if s["n"] == 1 or s["min"] == s["max"]:
+        return f"{_fmt(metric, s['median'])} (n={s['n']})"
+    return (f"{_fmt(metric, s['median'])} [{_fmt(metric, s['min'])} .. "
+            f"{_fmt(metric, s['max'])}] (n={s['n']})")
+
+
+def markdown(res: dict, plot_name: str | None) -> str:
+    lines = [f"# Fidelity: {res['scenario']}", "",
+             f"Simulator: {res['sim_runs']} runs (seeds 0..{res['sim_runs'] - 1}), scenario hash "
+             f"`{res['content_hash']}`. Cells: median [min .. max] over runs. Pass when "
+             "|median(sim) - median(real)| <= max(abs_tol, rel_tol x |median(real)|, "
+             "real max - min); the tolerances and why are in damon_gym/fidelity/compare.py.", ""]
+    if plot_name:
+        lines += [f"![region count, wss and hot pages on node 0 over time]({plot_name})", ""]
+    for k in res["kernels"]:
+        lines += [f"## {k['kernel']} ({k['real_runs']} real runs)", "",
+                  f"Made by: `{k['command']}`; host 1-min load during the runs: "
+                  f"{', '.join(str(x) for x in k['host_load_1min'])}.", ""]
+        if k["refused"]:
+            lines += [f"**The kernel refused the scenario**: `{json.dumps(k['refused'])}`; the "
+                      "metrics that need its runs are n/a.", ""]
+        lines += ["| metric | real kernel | simulator | allowed | verdict |",
+                  "|---|---|---|---|---|"]
+        for row in k["rows"]:
+            m = row["metric"]
+            allowed = "-" if row["allowed"] is None else _fmt(m, row["allowed"])
+            lines.append(f"| {m} | {_cell(m, row['real'])} | {_cell(m, row['sim'])} | "
+                         f"{allowed} | {row['verdict']} |")
+        n_pass = sum(r["verdict"] == "pass" for r in k["rows"])
+        n_fail = sum(r["verdict"] == "FAIL" for r in k["rows"])
+        lines += ["", f"{n_pass} pass, {n_fail} fail, "
+                  f"{len(k['rows']) - n_pass - n_fail} not applicable.", ""]
+    return "\n".join(lines) + "\n"
+
+
+def plot(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
+    for ci, k in enumerate(res["kernels"]):
+        for j, s in enumerate(k["series_real"]):
+            lab = k["kernel"] if j == 0 else None
+            c = colors[ci % len(colors)]
+            axes[0].plot(s["t"], s["regions"], color=c, alpha=0.7, label=lab)
+            axes[1].plot(s["t"], np.array(s["wss"]) / MIB, color=c, alpha=0.7, label=lab)
+            axes[2].plot(s["pages_t"], s["hot_n0"], color=c, alpha=0.7, label=lab)
+    for j, s in enumerate(res["series_sim"]):
+        lab = "simulator" if j == 0 else None
+        axes[0].plot(s["t"], s["regions"], "k--", alpha=0.8, label=lab)
+        axes[1].plot(s["t"], np.array(s["wss"]) / MIB, "k--", alpha=0.8, label=lab)
+        axes[2].plot(s["pages_t"], s["hot_n0"], "k--", alpha=0.8, label=lab)
+    for ax, title in zip(axes, ("regions (monitored context)", "damo wss (MiB)",
+                                "hot pages on node 0"), strict=True):
+        ax.set_title(title)
+        ax.set_xlabel("s since DAMON on")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{res['scenario']}: real kernels vs the simulator")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def main_fidelity(args) -> int:
+    from damon_gym.formats._fields import atomic_write_text
+
+    res = compare([Path(d) for d in args.real], args.scenario, args.runs)
+    out = Path(args.out) if args.out else Path(args.real[0]) / "fidelity"
+    png = out / f"{res['scenario']}.png"
+    plot(res, png)
+    md = markdown(res, png.name)
+    atomic_write_text(out / f"{res['scenario']}.md", md)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(res, indent=1, default=float) + "\n")
+    for k in res["kernels"]:
+        n_fail = sum(r["verdict"] == "FAIL" for r in k["rows"])
+        n_pass = sum(r["verdict"] == "pass" for r in k["rows"])
+        print(f"{res['scenario']} vs {k['kernel']}: {n_pass} pass, {n_fail} fail"
+              + (f" (kernel refused: {k['refused']})" if k["refused"] else ""))
+    print(f"report: {out / (res['scenario'] + '.md')}")
+    return 0
