@@ -10,3 +10,4 @@ editable checkout (the repository's ``configs/``) and in an installed wheel
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parent
+SCENARIO_DIR = CONFIG_DIR / "scenarios"

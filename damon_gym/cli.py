@@ -116,8 +116,8 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 def cmd_heatmap(args: argparse.Namespace) -> int:
     from damon_gym.cli_damos import heatmap_nodes
-    from damon_gym.formats.heatmap import plot_heatmap
     from damon_gym.formats.record import read_record
+    from damon_gym.heatmap import plot_heatmap
 
     records = read_record(args.input)
     plot_heatmap(records, args.out, title=args.title or Path(args.input).name,

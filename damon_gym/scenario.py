@@ -41,15 +41,14 @@ from pydantic import (
     model_validator,
 )
 
-from damon_gym.configs import CONFIG_DIR
+from damon_gym.configs import CONFIG_DIR, SCENARIO_DIR
 from damon_gym.errors import DamonGymError
 from damon_gym.randomize import check_dists, episode_rng, has_dist, sample
 from damon_gym.safe_yaml import YamlError, read_yaml
-from damon_gym.units import UnitError, parse_size, parse_time
+from damon_gym.units import UnitError, parse_seconds, parse_size, parse_time
 from damon_gym.workloads.background import BackgroundTrace, background_from_spec
 from damon_gym.workloads.presets import check_generator_params, deep_merge, expand_preset
 
-SCENARIO_DIR = CONFIG_DIR / "scenarios"
 #: documentation-only fields, left out of the content hash
 DOC_FIELDS = ("name", "description", "stresses", "regime")
 _BG_KEYS = {"preset", "steps", "node", "bytes_per_core_s", "period_s", "name", "scale",
@@ -235,12 +234,7 @@ class Scenario(BaseModel):
     def _duration(cls, v: Any) -> int:
         """Seconds when bare (20, 2.5, "20"), else a time string ("20 s", "500 ms")."""
         try:
-            if isinstance(v, (int, float)) or (isinstance(v, str) and v.strip().replace(".", "", 1).isdigit()):
-                secs = float(v)
-                if not 0 < secs <= MAX_DURATION_US / 1e6:
-                    raise ValueError(f"{v!r}: allowed: more than 0 and at most one day (86400 s)")
-                return int(round(secs * 1_000_000))
-            return parse_time(v, "duration", unit="us")
+            return parse_seconds(v, "duration", max_s=MAX_DURATION_US / 1e6)
         except UnitError as e:
             raise ValueError(str(e)) from None
 

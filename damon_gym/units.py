@@ -127,6 +127,20 @@ def parse_time(value: object, field: str = "time", unit: str = "us") -> int:
     raise _err(field, value, 'a duration such as 5000, "5 ms", "1 s" or "max"')
 
 
+def parse_seconds(value: object, field: str = "duration", max_s: float | None = None) -> int:
+    """Microseconds from a duration given in seconds when bare (20, 2.5, "20") or as a time
+    string ("20 s", "500 ms", see :func:`parse_time`); a bare number must be more than 0 and,
+    with ``max_s``, at most ``max_s``."""
+    if isinstance(value, (int, float)) or (
+            isinstance(value, str) and value.strip().replace(".", "", 1).isdigit()):
+        secs = float(value)
+        if not 0 < secs <= (math.inf if max_s is None else max_s):
+            bound = "" if max_s is None else f" and at most {max_s:g} s"
+            raise _err(field, value, f"a number of seconds more than 0{bound}")
+        return int(round(secs * 1_000_000))
+    return parse_time(value, field, unit="us")
+
+
 def parse_percent(value: object, field: str = "percent") -> float:
     """A percentage from 5, 5.0, "5 %", "5%" or "max" (returned as float; "max" -> 2**64-1)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):

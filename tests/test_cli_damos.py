@@ -138,8 +138,8 @@ def test_record_stats_out_json_and_summary(recorded):
 
 
 def test_heatmap_nodes(recorded, tmp_path):
-    from damon_gym.formats.heatmap import compute_heatmap, node_grid
     from damon_gym.formats.record import read_record
+    from damon_gym.heatmap import compute_heatmap, node_grid
 
     rec, stats, _ = recorded["wi"]
     png = tmp_path / "nodes.png"

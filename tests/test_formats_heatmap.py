@@ -7,17 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from damon_gym.formats import (
+from damon_gym.formats.record import (
     DamonRecord,
     RecordIntervals,
     RecordSnapshot,
     RegionArrays,
-    compute_heatmap,
-    heatmap_grid,
-    monitored_ranges,
-    plot_heatmap,
     read_record,
 )
+from damon_gym.heatmap import compute_heatmap, heatmap_grid, monitored_ranges, plot_heatmap
 
 MIB = 1 << 20
 BASE = 0x7F0000000000

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from damon_gym.damon.attrs import Attrs, IntervalsGoal
-from damon_gym.formats import (
+from damon_gym.formats.params import (
     DamoFormatError,
     DamonParams,
     dump_damon_params,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from damo_tool import DAMO, needs_damo
 
-from damon_gym.formats import DamonParams, load_damon_params, load_schemes, save_damon_params
+from damon_gym.formats.params import DamonParams, load_damon_params, load_schemes, save_damon_params
 
 FIXTURES = Path(__file__).parent / "fixtures" / "damo_params"
 pytestmark = needs_damo

@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from damon_gym.damon.attrs import IntervalsGoal
-from damon_gym.formats import (
-    DamoFormatError,
+from damon_gym.formats._fields import DamoFormatError
+from damon_gym.formats.record import (
     DamonRecord,
     RecordIntervals,
     RecordSnapshot,
@@ -21,6 +20,7 @@ from damon_gym.formats import (
     write_record,
     wss_of_snapshot,
 )
+from damon_gym.formats.record import RecordIntervalsGoal as IntervalsGoal
 
 REAL = Path(__file__).parent / "fixtures" / "damo_records" / "masim_zigzag_vaddr.damon.data"
 T0 = 1_700_000_000_000_000_000

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from damo_tool import DAMO, needs_damo
 
-from damon_gym.formats import (
+from damon_gym.formats.record import (
     DamonRecord,
     RecordIntervals,
     RecordSnapshot,

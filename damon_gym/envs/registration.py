@@ -9,14 +9,19 @@
 ``max_episode_steps`` is the scenario's episode length, ``min(300, duration / 1 s - 1)`` (the
 envs truncate there themselves too; with ``suite=`` or another ``horizon`` the env's own
 truncation decides).
+
+Registration runs when Gymnasium is imported (see ``damon_gym/__init__``), so it reads the
+scenario files with the YAML reader alone and imports neither the scenarios' models nor the
+envs nor the simulator (the entry points are strings, loaded by ``gym.make``).
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
 
+from damon_gym.configs import SCENARIO_DIR
 from damon_gym.safe_yaml import YamlError, read_yaml
-from damon_gym.scenario import SCENARIO_DIR, Scenario
+from damon_gym.units import UnitError, parse_seconds
 
 TASKS = {
     "Interleave": "damon_gym.envs.tasks:InterleaveEnv",
@@ -85,8 +90,8 @@ def scenario_durations() -> dict[str, float]:
         data = raw.get(name, {})
         if "duration" in data:
             try:
-                return Scenario._duration(data["duration"]) / 1e6
-            except (ValueError, TypeError):
+                return parse_seconds(data["duration"]) / 1e6
+            except (UnitError, ValueError, TypeError):
                 return 10.0
         parent = data.get("extends")
         if isinstance(parent, str) and parent in raw and parent not in seen:

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from damon_gym.damon.attrs import IntervalsGoal
 from damon_gym.formats._fields import DamoFormatError, atomic_write_bytes, to_bp
 from damon_gym.units import (
     UnitError,
@@ -87,11 +86,23 @@ class RecordSnapshot:
 
 
 @dataclass(frozen=True)
+class RecordIntervalsGoal:
+    """The ``intervals_goal`` a record's context ran with, as damo writes it (the file's own
+    type, so that reading a record needs nothing of the simulator's ``damon`` layer and
+    workloads/replay stays below it)."""
+
+    access_bp: int = 0
+    aggrs: int = 0
+    min_sample_us: int = 0
+    max_sample_us: int = 0
+
+
+@dataclass(frozen=True)
 class RecordIntervals:
     sample_us: int
     aggr_us: int
     ops_update_us: int
-    intervals_goal: IntervalsGoal | None = None
+    intervals_goal: RecordIntervalsGoal | None = None
 
 
 @dataclass
@@ -169,9 +180,9 @@ def _intervals(ctx: _Ctx, kv: Any) -> RecordIntervals | None:
             bp = to_bp(g.get("access_bp", 0))
         except ValueError:
             raise gctx.fail("access_bp", g.get("access_bp"), "basis points") from None
-        goal = IntervalsGoal(bp, _int(gctx, "aggrs", g.get("aggrs", 0)),
-                             _int(gctx, "min_sample_us", g.get("min_sample_us", 0), "us"),
-                             _int(gctx, "max_sample_us", g.get("max_sample_us", 0), "us"))
+        goal = RecordIntervalsGoal(bp, _int(gctx, "aggrs", g.get("aggrs", 0)),
+                                   _int(gctx, "min_sample_us", g.get("min_sample_us", 0), "us"),
+                                   _int(gctx, "max_sample_us", g.get("max_sample_us", 0), "us"))
     ictx = _Ctx(ctx.path + ".intervals")
     return RecordIntervals(_int(ictx, "sample_us", kv.get("sample_us", 5000), "us"),
                            _int(ictx, "aggr_us", kv.get("aggr_us", 100000), "us"),

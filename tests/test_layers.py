@@ -1,0 +1,81 @@
+"""The layers hold at run time, not only in the source: each check imports in a fresh
+interpreter and reads ``sys.modules`` there (this process has long loaded everything).
+
+* the simulator stands without Gymnasium;
+* registering the DamonGym ids (importing gymnasium and damon_gym, in either order) loads
+  neither the envs nor the simulator; ``gym.make`` does (the positive control: the same
+  check sees the simulator once it is there);
+* the workloads load nothing of the ``damon`` layer, reading a record included.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+def loaded_after(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter; return its ``result`` (JSON) and the damon_gym
+    modules and a few third-party ones it has loaded."""
+    script = textwrap.dedent(code) + textwrap.dedent("""
+        import json, sys
+        print(json.dumps({
+            "result": globals().get("result"),
+            "modules": sorted(m for m in sys.modules
+                              if m.startswith("damon_gym") or m in ("gymnasium", "numba")),
+        }))
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.splitlines()[-1])
+
+
+def test_the_simulator_imports_no_gymnasium():
+    out = loaded_after("import damon_gym.simulation")
+    assert "damon_gym.simulation" in out["modules"]  # the import did happen
+    assert "gymnasium" not in out["modules"]
+    assert not [m for m in out["modules"] if m.startswith("damon_gym.envs")], out["modules"]
+
+
+@pytest.mark.parametrize("order", ["gymnasium first", "damon_gym first"])
+def test_registering_the_ids_loads_neither_envs_nor_simulator(order):
+    first, second = ("gymnasium", "damon_gym") if order == "gymnasium first" else \
+        ("damon_gym", "gymnasium")
+    out = loaded_after(f"""
+        import {first}
+        import {second}
+        import gymnasium
+        result = sorted(i for i in gymnasium.registry if i.startswith("DamonGym/"))
+    """)
+    ids = out["result"]
+    assert "DamonGym/Interleave-v0" in ids
+    assert len(ids) > 3  # the per-scenario ids too
+    heavy = [m for m in out["modules"] if m in ("damon_gym.simulation", "damon_gym.envs.base",
+                                                 "damon_gym.envs.tasks", "numba")
+             or m.startswith(("damon_gym.damon", "damon_gym.damos", "damon_gym.memory"))]
+    assert not heavy, f"registration loaded {heavy}"
+
+
+def test_make_loads_the_simulator():
+    """The positive control of the test above: after gym.make the simulator is loaded."""
+    out = loaded_after("""
+        import gymnasium, damon_gym
+        gymnasium.make("DamonGym/Interleave-v0")
+    """)
+    assert {"damon_gym.simulation", "damon_gym.envs.tasks"} <= set(out["modules"])
+
+
+def test_workloads_and_records_load_nothing_of_damon():
+    out = loaded_after("""
+        import damon_gym.workloads.replay
+        import damon_gym.formats.record
+    """)
+    assert "damon_gym.workloads.replay" in out["modules"]
+    below = [m for m in out["modules"] if m.startswith(("damon_gym.damon", "damon_gym.damos",
+                                                        "damon_gym.formats.params"))]
+    assert not below, f"workloads/replay loaded {below}"
