@@ -181,18 +181,3 @@ def format_time_us(us: int) -> str:
         if us % mult == 0:
             return f"{us // mult:,} {name}"
     return f"{us:,} us"
-
-
-def format_percent(p: float) -> str:
-    if p == float(U64_MAX):
-        return format_int(U64_MAX) + " %"
-    if float(p).is_integer():
-        return f"{int(p):,} %"
-    return f"{p:g} %"
-
-
-def log2_exact(n: int, field: str = "value") -> int:
-    """log2 of a power of two, or an error naming the field."""
-    if n <= 0 or n & (n - 1):
-        raise ValueError(f"{field}: {n} is not a power of two")
-    return int(math.log2(n))

@@ -57,17 +57,6 @@ LOW = np.array([f[1] for f in NODE_FEATURES] * N_MAX + [f[1] for f in GLOBAL_FEA
 HIGH = np.array([f[2] for f in NODE_FEATURES] * N_MAX + [f[2] for f in GLOBAL_FEATURES], np.float32)
 
 
-def feature_table() -> list[tuple[int, str, float, float, str]]:
-    """(index, name, min, max, meaning) of every observation entry."""
-    rows = []
-    for n in range(N_MAX):
-        for j, (name, lo, hi, doc) in enumerate(NODE_FEATURES):
-            rows.append((n * NF + j, f"node{n}.{name}", lo, hi, doc))
-    for j, (name, lo, hi, doc) in enumerate(GLOBAL_FEATURES):
-        rows.append((N_MAX * NF + j, name, lo, hi, doc))
-    return rows
-
-
 def quantise_weights(shares: np.ndarray, total: int) -> list[int]:
     """Integer weights summing to ``total`` closest to ``shares * total`` (largest remainder;
     ties go to the lower node id)."""

@@ -95,10 +95,6 @@ class ProcessMemory:
         """Pages that have a frame."""
         return int(np.count_nonzero(self.vpage_frame >= 0))
 
-    @property
-    def vma_nr_pages(self) -> np.ndarray:
-        return (self.vma_end - self.vma_start) // self.page_size
-
     def check_pages(self, pages: object) -> np.ndarray:
         """``pages`` as an int64 array of valid page indices (ValueError otherwise)."""
         arr = np.asarray(pages)
