@@ -60,6 +60,9 @@ def parse_console(text: str) -> dict:
         if tag == "KR_SCHEME_FILES":
             run["scheme_files"] = fields
             continue
+        if tag == "KR_NOTE":
+            run.setdefault("notes", []).append(" ".join(fields))
+            continue
         d = _kv(fields, lineno, tag)
         if tag == "KR_BOOT":
             _need(d, ("kernel", "up"), lineno, tag)
@@ -105,6 +108,8 @@ def parse_console(text: str) -> dict:
             run["refused"] = {"what": "workload_error", "message": " ".join(fields)}
         elif tag == "KR_DONE":
             run["done"] = True
+        elif tag == "KR_NOTE":
+            run.setdefault("notes", []).append(" ".join(fields))
         elif tag in ("KR_WL_PHASE",):
             pass
         else:

@@ -195,6 +195,7 @@ def init_conf(*, duration_s: int, snap_s: int, flush_us: int, cpu: int,
         if int(v) != v or v < 1:
             raise HarnessError(f"{name}: got {v!r}; allowed: whole seconds >= 1")
     return (f"DUR={int(duration_s)}\nSNAP={int(snap_s)}\nFLUSH={int(flush_us)}\nCPU={int(cpu)}\n"
+            f"KDCPU={0 if cpu else 1}\n"
             f"SCHEMES=\"{' '.join(str(n) for n in nr_schemes)}\"\n")
 
 
