@@ -18,6 +18,10 @@ hot_boundary_err    pages between DAMON's hot range and the true one (start and 
                     physical hot pages are not one range)
 hot_nr_accesses     size-weighted nr_accesses of the estimated hot range, median over the
                     snapshots from 2 s on
+target_bytes        bytes the monitored context covers (sum of its regions), median from 2 s on
+applies             scheme applies in the run: the first (stat) scheme's sz_tried divided by
+                    target_bytes (it tries every byte once per apply; 6.12 has no nr_snapshots)
+tried_per_apply     that scheme's nr_tried / applies: the regions a scheme sees per apply
 <scheme>.<stat>     nr_tried, sz_tried, nr_applied, sz_applied of each scheme at the end
 hot_on_n<k>,        the workload's hot / cold pages on node k at the end (from the start's
 cold_on_n<k>        placement: all on the bound node, so a count elsewhere is what moved)
@@ -66,6 +70,11 @@ TOLERANCES: dict[str, Tolerance] = {
                                   "land within a few dozen pages of the true edge"),
     "hot_nr_accesses": Tolerance(3, 0.0, "3 of the 20 samples per aggregation (15 %), "
                                  "sampling noise on a region whose pages are all hot"),
+    "target_bytes": Tolerance(4 * MIB, 0.10, "the monitored span is set by the target's "
+                              "mappings (vaddr) or the node's range (paddr): 10 %"),
+    "applies": Tolerance(2, 0.10, "DAMON aggregates every 100 ms: 100 applies in 10 s, "
+                         "10 % for start-up and the last window"),
+    "tried_per_apply": Tolerance(2, 0.30, "regions at apply time: the region-count tolerance"),
     "nr_tried": Tolerance(2, 0.25, "scheme walks follow the region count (same tolerance)"),
     "sz_tried": Tolerance(16 * MIB, 0.25, "sizes tried follow the regions' extent; 25 %"),
     "nr_applied": Tolerance(1, 0.25, "one apply more or less is one quota window"),
@@ -139,6 +148,20 @@ def sim_timeline(scenario, seed: int, times: list[float], snap_kds: list[int]) -
                      int(proc.vma_start[data] + (idx[-1] + 1) * proc.page_size))
     snaps: dict[int, list] = {k: [] for k in snap_kds}
     pages = []
+    # the regions as a scheme sees them: at the aggregation (merged, not yet split for the
+    # next window), where the kernel's tried_regions are taken -- not the split state
+    # Simulation.snapshot() shows between aggregations
+    last: dict[int, np.ndarray] = {}
+
+    def hook(kd: int):
+        def on_aggregated(ctx) -> None:
+            r = ctx.targets[0].regions
+            last[kd] = np.stack([r.start, r.end, r.nr_accesses, r.age], axis=1).astype(np.int64)
+        return on_aggregated
+
+    for b in sim.bindings:
+        if b.kdamond_idx in snaps and b.context.targets:
+            b.context.aggregation_callbacks.append(hook(b.kdamond_idx))
 
     def count() -> tuple[dict, dict]:
         nodes = proc.vpage_node[sl]
@@ -153,12 +176,9 @@ def sim_timeline(scenario, seed: int, times: list[float], snap_kds: list[int]) -
         if t > now:
             sim.run(t - now)
             now = t
-        for sn in sim.snapshot():
-            k = sn["kdamond_idx"]
-            if k in snaps:
-                regs = np.stack([sn["start"], sn["end"], sn["last_nr_accesses"], sn["age"]],
-                                axis=1).astype(np.int64)
-                snaps[k].append((t, regs))
+        for k in snaps:
+            if k in last:
+                snaps[k].append((t, last[k]))
         pages.append((t, *count()))
     st = sim.stats()
     stats_end, actions = {}, {}
@@ -232,6 +252,16 @@ def timeline_metrics(tl: dict, *, vaddr: bool, node0_share: float | None) -> dic
     accs = [e[2] for e in (hot_estimate(r, true if vaddr else None) for _, r in late)
             if e is not None]
     m["hot_nr_accesses"] = float(np.median(accs)) if accs else nan
+    tb = [float((r[:, 1] - r[:, 0]).sum()) for _, r in late]
+    m["target_bytes"] = float(np.median(tb)) if tb else nan
+    stat_key = f"kd{kd}.s0" if kd is not None else None
+    st0 = tl["stats_end"].get(stat_key) if stat_key else None
+    if st0 and tb and tl["actions"].get(stat_key) == "stat" and np.median(tb) > 0:
+        # the stat scheme matches every region, so each apply tries all the target's bytes
+        m["applies"] = st0["sz_tried"] / float(np.median(tb))
+        m["tried_per_apply"] = st0["nr_tried"] / m["applies"] if m["applies"] else nan
+    else:
+        m["applies"] = m["tried_per_apply"] = nan
     for key, st in sorted(tl["stats_end"].items()):
         name = f"{key}:{tl['actions'].get(key, '?')}"
         for k, v in st.items():
@@ -362,7 +392,7 @@ def _series(tl: dict) -> dict:
 def _fmt(metric: str, v: float | None) -> str:
     if v is None:
         return "-"
-    if metric.startswith("wss") or metric.endswith(".sz_tried") or metric.endswith(".sz_applied"):
+    if metric.startswith(("wss", "target_bytes")) or metric.endswith((".sz_tried", ".sz_applied")):
         return f"{v / MIB:,.1f} MiB"
     if metric.startswith("t_"):
         return f"{v:g} s"
