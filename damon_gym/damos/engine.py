@@ -271,14 +271,12 @@ class DamosEngine(SchemesHook):
         return idx + 1
 
     def walk_target(self, ctx: Context, s: Scheme, ti: int, t: Target) -> None:
-        st = s.qstate
         if s.max_nr_snapshots and s.stats.nr_snapshots >= s.max_nr_snapshots:
             return
         first = self._skip_charged(ctx, s, ti, t)
         if first is not None and not (s.quota_set and s.quota_full()):
             self._walk(ctx, s, ti, t, first)
         s.stats.nr_snapshots += 1
-        del st
 
     def _walk(self, ctx: Context, s: Scheme, ti: int, t: Target, first: int) -> None:
         r = t.regions

@@ -239,6 +239,10 @@ class DamonEnv(gym.Env):
             raise ValueError(f"action: {action!r} is not numeric; expected shape {shape}") from None
         if arr.shape != shape:
             raise ValueError(f"action: shape {arr.shape}; expected {shape}")
+        if self.action_type == "box":
+            lo, hi = arr.min(), arr.max()
+            if -1.0 <= lo and hi <= 1.0:  # the common case in one pass (NaN fails it)
+                return arr
         if not np.isfinite(arr).all():
             raise ValueError(f"action: contains NaN or inf ({arr.tolist()}); expected finite values")
         if self.action_type == "box":

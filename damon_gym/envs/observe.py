@@ -23,18 +23,25 @@ if TYPE_CHECKING:
 
 SAMPLES_PER_REGION = 8
 HOT_MIN_PERMIL = 50  # "hot" = at least 5 % of the samples of a window (the recipes' pattern)
-FAST = True  # numba kernels for the hotness features (False: the numpy reference, same values)
+FAST = True  # numba for vaddr hotness features (False: the numpy reference, same values)
 
 
 @njit(cache=True, error_model="numpy")
-def _vaddr_node_bytes(starts, ends, vma_start, vma_end, vma_base, vpage_node, shift, k, out):
-    """``_node_fractions`` for a vaddr target, the same arithmetic, region by region (the
-    sampled addresses ascend, so the VMA of each is found by walking forward)."""
+def _vaddr_hot_bands(starts, ends, last_nr, max_nr, vma_start, vma_end, vma_base, vpage_node,
+                     shift, k, hot_min, hot, bands):
+    """Hot bytes and band bytes per node of a vaddr target, region by region: each region's
+    bytes are split over the nodes of ``k`` evenly spaced sampled pages (the sampled addresses
+    ascend, so the VMA of each is found by walking forward), then credited to the hot total
+    (permil >= ``hot_min``) and to its band ``digitize(permil, (1, 251, 501))``. The numpy
+    reference (``FAST = False``) computes the same from ``_node_fractions``."""
+    nn = hot.shape[0]
+    row = np.zeros(nn)
     jv = -1
     nv = vma_start.shape[0]
     for i in range(starts.shape[0]):
         s, e = starts[i], ends[i]
         per = (e - s) / k
+        row[:] = 0.0
         for j in range(k):
             addr = np.int64(s + (e - s) * ((j + 0.5) / k))
             while jv + 1 < nv and vma_start[jv + 1] <= addr:
@@ -43,13 +50,19 @@ def _vaddr_node_bytes(starts, ends, vma_start, vma_end, vma_base, vpage_node, sh
                 continue
             nd = vpage_node[vma_base[jv] + ((addr - vma_start[jv]) >> shift)]
             if nd >= 0:
-                out[i, nd] += per
+                row[nd] += per
+        pm = last_nr[i] * 1000 // max_nr
+        band = 0 if pm < 1 else (1 if pm < 251 else (2 if pm < 501 else 3))
+        for nd in range(nn):
+            if pm >= hot_min:
+                hot[nd] += row[nd]
+            bands[band, nd] += row[nd]
 
 
 @njit(cache=True, error_model="numpy")
 def _add_bands(per_node, permil, hot_min, hot, bands):
     """hot += bytes of regions at >= hot_min permil; bands[b] += bytes of the regions in band
-    b = digitize(permil, (1, 251, 501))."""
+    b = digitize(permil, (1, 251, 501)) (paddr targets, whose node split is exact)."""
     for i in range(per_node.shape[0]):
         pm = permil[i]
         band = 0 if pm < 1 else (1 if pm < 251 else (2 if pm < 501 else 3))
@@ -77,10 +90,6 @@ def _node_fractions(env: DamonEnv, b, t) -> np.ndarray:
         return out
     pm = mem.procs[t.proc_idx]
     k = SAMPLES_PER_REGION
-    if FAST:
-        _vaddr_node_bytes(starts, ends, pm.vma_start, pm.vma_end, pm.vma_page_base,
-                          pm.vpage_node, mem.page_size.bit_length() - 1, k, out)
-        return out
     frac = (np.arange(k) + 0.5) / k
     addrs = (starts[:, None] + (ends - starts)[:, None] * frac[None, :]).astype(np.int64).ravel()
     j = np.searchsorted(pm.vma_start, addrs, side="right") - 1
@@ -108,6 +117,16 @@ def hotness_by_node(env: DamonEnv) -> tuple[np.ndarray, np.ndarray]:
         m = max(max_nr_accesses(ctx.attrs), 1)
         for t in ctx.targets:
             if t.regions.n == 0:
+                continue
+            if FAST and b.ops != "paddr":
+                if t.proc_idx is None or not env.sim.memory.procs[t.proc_idx].alive:
+                    continue
+                mem, r = env.sim.memory, t.regions
+                pmem = mem.procs[t.proc_idx]
+                _vaddr_hot_bands(r.start, r.end, r.last_nr_accesses, m, pmem.vma_start,
+                                 pmem.vma_end, pmem.vma_page_base, pmem.vpage_node,
+                                 mem.page_size.bit_length() - 1, SAMPLES_PER_REGION,
+                                 HOT_MIN_PERMIL, hot, bands)
                 continue
             per_node = _node_fractions(env, b, t)
             pm = t.regions.last_nr_accesses * 1000 // m  # permil of the maximum

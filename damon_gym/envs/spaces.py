@@ -27,6 +27,8 @@ Actions (``action_mode="absolute"``, the default): each component is in [-1, 1].
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 N_MAX = 8
@@ -57,38 +59,59 @@ LOW = np.array([f[1] for f in NODE_FEATURES] * N_MAX + [f[1] for f in GLOBAL_FEA
 HIGH = np.array([f[2] for f in NODE_FEATURES] * N_MAX + [f[2] for f in GLOBAL_FEATURES], np.float32)
 
 
-def quantise_weights(shares: np.ndarray, total: int) -> list[int]:
+def _sum(xs: list[float]) -> float:
+    """``np.sum`` of a short list, bit for bit: numpy adds fewer than 8 float64 values in
+    order (its pairwise summation starts at 8), so plain Python does the same there."""
+    if len(xs) >= 8:
+        return float(np.sum(np.asarray(xs, dtype=np.float64)))
+    t = 0.0
+    for x in xs:
+        t += x
+    return t
+
+
+def _clip1(x: float) -> float:
+    """``np.clip(x, -1, 1)`` of a finite float."""
+    return -1.0 if x < -1.0 else (1.0 if x > 1.0 else x)
+
+
+# The action mapping runs at every env step on 2..8 values, where numpy's per-call overhead is
+# most of the cost: these are plain Python with numpy's arithmetic (same order, same results).
+def quantise_weights(shares, total: int) -> list[int]:
     """Integer weights summing to ``total`` closest to ``shares * total`` (largest remainder;
     ties go to the lower node id)."""
-    s = np.asarray(shares, dtype=np.float64)
-    s = s / s.sum() if s.sum() > 0 else np.full(s.shape, 1.0 / len(s))
-    raw = s * total
-    w = np.floor(raw).astype(np.int64)
-    rem = raw - w
-    left = total - int(w.sum())
-    order = np.lexsort((np.arange(len(s)), -rem))
-    w[order[:left]] += 1
-    return [int(x) for x in w]
+    s = [float(x) for x in shares]
+    n = len(s)
+    t = _sum(s)
+    s = [x / t for x in s] if t > 0 else [1.0 / n] * n
+    raw = [x * total for x in s]
+    w = [math.floor(x) for x in raw]
+    rem = [x - wi for x, wi in zip(raw, w, strict=True)]
+    left = total - sum(w)
+    for i in sorted(range(n), key=lambda i: (-rem[i], i))[:left]:
+        w[i] += 1
+    return w
 
 
-def prefs_to_shares(prefs: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(prefs, dtype=np.float64), -1.0, 1.0) + 1.0
-    return p / p.sum() if p.sum() > 0 else np.full(p.shape, 1.0 / len(p))
+def prefs_to_shares(prefs) -> np.ndarray:
+    p = [_clip1(float(x)) + 1.0 for x in prefs]
+    t = _sum(p)
+    return np.array([x / t for x in p] if t > 0 else [1.0 / len(p)] * len(p))
 
 
 def scale(a: float, lo: float, hi: float) -> float:
     """[-1, 1] -> [lo, hi]."""
-    return lo + (float(np.clip(a, -1.0, 1.0)) + 1.0) / 2.0 * (hi - lo)
+    return lo + (_clip1(float(a)) + 1.0) / 2.0 * (hi - lo)
 
 
 def unscale(v: float, lo: float, hi: float) -> float:
     """[lo, hi] -> [-1, 1]."""
-    return float(np.clip(2.0 * (v - lo) / (hi - lo) - 1.0, -1.0, 1.0)) if hi > lo else 0.0
+    return _clip1(2.0 * (v - lo) / (hi - lo) - 1.0) if hi > lo else 0.0
 
 
 def log_scale(a: float, lo: float, hi: float) -> float:
     """[-1, 1] -> [lo, hi], log-uniform (lo > 0)."""
-    x = (float(np.clip(a, -1.0, 1.0)) + 1.0) / 2.0
+    x = (_clip1(float(a)) + 1.0) / 2.0
     return float(lo * (hi / lo) ** x)
 
 
@@ -96,5 +119,5 @@ def log_unscale(v: float, lo: float, hi: float) -> float:
     """[lo, hi] -> [-1, 1], the inverse of ``log_scale``."""
     if hi <= lo:
         return 0.0
-    x = np.log(max(float(v), lo) / lo) / np.log(hi / lo)
-    return float(np.clip(2.0 * x - 1.0, -1.0, 1.0))
+    x = np.log(max(float(v), lo) / lo) / np.log(hi / lo)  # numpy's log (math.log can differ)
+    return _clip1(float(2.0 * x - 1.0))

@@ -242,10 +242,13 @@ def real_churn(churn: dict[str, Any], byte_scale: float) -> dict[str, Any]:
         return churn
     k = float(byte_scale)
     out = dict(churn)
-    out["churn"] = np.round(churn["churn"] * k).astype(np.int64)
-    out["read_bytes"] = out["churn"].sum(axis=1)
-    out["write_bytes"] = out["churn"].sum(axis=0)
-    out["moved_bytes"] = int(out["churn"].sum())
+    # per step on a nodes x nodes matrix: plain Python (round() rounds half to even, as
+    # np.round does, and the sums are of integers, so the result is numpy's bit for bit)
+    rows = [[round(float(x) * k) for x in row] for row in churn["churn"].tolist()]
+    out["churn"] = np.array(rows, dtype=np.int64).reshape(churn["churn"].shape)
+    out["read_bytes"] = np.array([sum(r) for r in rows], dtype=np.int64)
+    out["write_bytes"] = np.array([sum(c) for c in zip(*rows)], dtype=np.int64)
+    out["moved_bytes"] = int(sum(sum(r) for r in rows))
     out["pingpong_bytes"] = int(round(churn["pingpong_bytes"] * k))
     out["nr_folios"] = int(round(churn["nr_folios"] * k))
     return out
