@@ -38,8 +38,10 @@ def camel(name: str) -> str:
 def env_ids() -> list[str]:
     from damon_gym.scenario import scenario_names
 
+    own = scenarios_with_migration()
     ids = [f"DamonGym/{t}-v0" for t in TASKS]
-    ids += [f"DamonGym/{t}-{camel(s)}-v0" for t in TASKS for s in scenario_names()]
+    ids += [f"DamonGym/{t}-{camel(s)}-v0" for t in TASKS for s in scenario_names()
+            if s not in own]
     return ids
 
 
@@ -57,12 +59,14 @@ def max_episode_steps(duration_s: float, step_s: float = 1.0, horizon: int = HOR
 
 def register_envs() -> None:
     durations = scenario_durations()
+    own = scenarios_with_migration()
     for task, entry in TASKS.items():
         default = DEFAULT_SCENARIOS[task]
         _register(f"DamonGym/{task}-v0", entry, {"scenario": default}, task,
                   durations.get(default))
         for s, d in durations.items():
-            _register(f"DamonGym/{task}-{camel(s)}-v0", entry, {"scenario": s}, task, d)
+            if s not in own:  # the tasks add their migration schemes themselves
+                _register(f"DamonGym/{task}-{camel(s)}-v0", entry, {"scenario": s}, task, d)
 
 
 def _register(env_id: str, entry: str, kwargs: dict, task: str,
@@ -74,10 +78,7 @@ def _register(env_id: str, entry: str, kwargs: dict, task: str,
                  vector_entry_point=VECTOR_ENTRY_POINTS[task])
 
 
-def scenario_durations() -> dict[str, float]:
-    """Every shipped scenario's duration in seconds, from the files alone (``duration``
-    through the ``extends`` chain; 10 s when none sets it), without validating the scenarios:
-    cheap enough for env registration at import."""
+def _raw_scenarios() -> dict[str, dict]:
     raw: dict[str, dict] = {}
     for p in SCENARIO_DIR.glob("*.yaml"):
         try:
@@ -85,6 +86,42 @@ def scenario_durations() -> dict[str, float]:
         except YamlError:
             data = None
         raw[p.stem] = data if isinstance(data, dict) else {}
+    return raw
+
+
+def scenarios_with_migration() -> set[str]:
+    """Shipped scenarios whose own ``damon:`` block (through the ``extends`` chain) already
+    has a ``migrate_*`` scheme: the tasks refuse them (``envs.recipes``), so they get no task
+    ids. They are scenarios for the simulator and the CLI (e.g. the kernel-fidelity set)."""
+    raw = _raw_scenarios()
+
+    def damon_of(name: str, seen: tuple = ()) -> object:
+        data = raw.get(name, {})
+        if "damon" in data:
+            return data["damon"]
+        parent = data.get("extends")
+        if isinstance(parent, str) and parent in raw and parent not in seen:
+            return damon_of(parent, (*seen, name))
+        return None
+
+    def migrates(doc: object) -> bool:
+        if not isinstance(doc, dict):
+            return False  # none, or a file reference: the env says so when it is made
+        for kd in doc.get("kdamonds") or []:
+            for ctx in (kd or {}).get("contexts") or [] if isinstance(kd, dict) else []:
+                for sch in (ctx or {}).get("schemes") or [] if isinstance(ctx, dict) else []:
+                    if isinstance(sch, dict) and str(sch.get("action", "")).startswith("migrate"):
+                        return True
+        return False
+
+    return {name for name in raw if migrates(damon_of(name))}
+
+
+def scenario_durations() -> dict[str, float]:
+    """Every shipped scenario's duration in seconds, from the files alone (``duration``
+    through the ``extends`` chain; 10 s when none sets it), without validating the scenarios:
+    cheap enough for env registration at import."""
+    raw = _raw_scenarios()
 
     def duration(name: str, seen: tuple = ()) -> float:
         data = raw.get(name, {})
