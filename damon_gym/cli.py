@@ -7,6 +7,8 @@
     damon-gym eval    --task T (--suite NAME | --scenario NAME ...) --agents A,B,...|all
                       --seeds N --out DIR [--resume] [--jobs K] [--backend local|ray]
     damon-gym replay  DIR/results.jsonl
+    damon-gym train   --task T --algo ppo|sac|a2c [--suite train] [--steps N] --out DIR
+                      [--resume] [--backend local|ray] [--trials K] [--seed S]  (cli_train.py)
     damon-gym agents  [--reads]                   (every agent name, one line each)
     damon-gym record  --scenario NAME|PATH [--seconds S] [--out FILE] [--damon-params FILE]
                       [--topology NAME|PATH] [--stats-out JSON] [--plot] [--interval S]
@@ -225,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     from damon_gym.cli_eval import add_parsers as add_eval_parsers
 
     add_eval_parsers(sub)  # eval, replay
+    from damon_gym.cli_train import add_parser as add_train_parser
+
+    add_train_parser(sub)  # train
     from damon_gym.cli_kernel import add_parsers as add_kernel_parsers
 
     add_kernel_parsers(sub)  # kernel-run, fidelity
