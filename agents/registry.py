@@ -17,6 +17,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from damon_gym.training import ALGOS  # learned agents: ppo:PATH, sac:PATH, a2c:PATH
+
 #: the ``info`` fields a real system has (the rest -- f_star, shares, X_star, perf_norm,
 #: churn, latency_ns, pingpong_bytes -- are the simulator's ground truth)
 REAL_INFO = ("time_s", "weights", "esz", "u", "latency_ewma_ns", "X", "migrated_bytes",
@@ -144,6 +146,11 @@ def parse_spec(name_or_spec: str) -> tuple[str, str | None]:
         raise ValueError(f"agent: {name_or_spec!r} is not a name; allowed: "
                          f"{', '.join(AGENTS)}")
     name, sep, arg = name_or_spec.strip().partition(":")
+    if name in ALGOS:  # a trained model, ALGO:PATH (agents/learned.py)
+        if not arg:
+            raise ValueError(f"agent: {name_or_spec!r} needs a model: {name}:PATH with PATH a "
+                             "`damon-gym train` output folder or a model .zip")
+        return name, arg
     if name not in AGENTS:
         raise ValueError(f"agent: {name!r} is not a registered agent; allowed: "
                          f"{', '.join(AGENTS)}")
@@ -170,6 +177,10 @@ def check_policy(name: str) -> str:
 def make_agent(name_or_spec: str, env: gym.Env):
     """The agent ``name_or_spec`` (``NAME`` or ``NAME:ARG``) for ``env``."""
     name, arg = parse_spec(name_or_spec)
+    if name in ALGOS:
+        from .learned import make_learned_agent
+
+        return make_learned_agent(name_or_spec, env)
     if arg is not None:  # every ARG is a number
         try:
             ok = np.isfinite(float(arg)) and float(arg) > 0

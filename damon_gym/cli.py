@@ -202,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     ru.add_argument("--policies", default=None,
                     help="comma-separated built-in policies "
                     f"(default: {','.join(DEFAULT_POLICIES)})")
-    ru.add_argument("--policy", default=None,
-                    help="one built-in policy (short for --policies NAME)")
+    ru.add_argument("--policy", "--agent", dest="policy", default=None,
+                    help="one policy (short for --policies NAME), e.g. a trained model: "
+                    "ppo:DIR")
     ru.add_argument("--episodes", type=int, default=1, help="episodes (seeds S, S+1, ...)")
     ru.add_argument("--seed", type=int, default=0, help="the first episode's seed (>= 0)")
     ru.add_argument("--horizon", type=int, default=None,

@@ -37,7 +37,8 @@ GIB = float(2**30)
 
 # -- agents -------------------------------------------------------------------------------------
 def resolve_agents(spec: str) -> list[str]:
-    """``all`` (every registered name) or a comma-separated list of registered names."""
+    """``all`` (every registered name) or a comma-separated list of registered names and
+    trained models (``ppo:PATH``, agents/learned.py)."""
     names_fn, _ = agent_api()
     known = names_fn()
     if spec.strip() == "all":
@@ -45,7 +46,10 @@ def resolve_agents(spec: str) -> list[str]:
     names = [n.strip() for n in spec.split(",")]
     if not all(names):
         raise ValueError(f"agents: {spec!r} has an empty name; expected all or a,b,...")
-    bad = [n for n in names if n not in known]
+    from damon_gym.training import check_learned_spec, is_learned_spec
+
+    names = [check_learned_spec(n) if is_learned_spec(n) else n for n in names]
+    bad = [n for n in names if n not in known and not is_learned_spec(n)]
     if bad:
         raise ValueError(f"agents: {', '.join(bad)} not registered; known: {', '.join(known)}")
     dup = sorted({n for n in names if names.count(n) > 1})
