@@ -35,10 +35,27 @@ def test_an_alias_bomb_is_refused_before_it_expands():
         parse_yaml(text, "bomb.yaml")
 
 
-@pytest.mark.parametrize("depth", [MAX_DEPTH + 5, 3000])
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 5, 600])
 def test_deep_nesting_is_refused(depth):
     with pytest.raises(YamlError, match="nesting deeper"):
         parse_yaml("[" * depth + "]" * depth, "deep.yaml")
+
+
+def test_the_deep_case_is_one_a_plain_reader_crashes_on():
+    """600 levels (not 3000: PyYAML's scanner is superlinear in the depth, 3000 took 8 to 20 s)
+    already take PyYAML's recursive composer past Python's default recursion limit, which
+    is what the refusal above must survive: a plain yaml.compose raises RecursionError."""
+    import sys
+
+    import yaml
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)  # Python's default
+    try:
+        with pytest.raises(RecursionError):
+            yaml.compose("[" * 600 + "]" * 600, Loader=yaml.SafeLoader)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def test_binary_and_invalid_files_name_the_file(tmp_path):
