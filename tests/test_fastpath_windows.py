@@ -214,3 +214,36 @@ def test_simulation_with_two_contexts_is_the_same_fused_or_not(monkeypatch):
         runs.append((snaps, sim.memory.total_moved_bytes))
     assert runs[0] == runs[1] == runs[2]
     assert runs[0][1] > 0
+
+
+def test_generator_from_pointers_draws_the_generators_own_stream():
+    """rng_pointers.generator rebuilds the context's Generator inside numba from its bit
+    generator's C pointers: binomial, uniform and integer draws are the ones numba draws from
+    the object itself, and the Python object's state advances by exactly the same draws."""
+    from numba import njit
+
+    from damon_gym.damon.rng_pointers import generator, pointers
+
+    @njit
+    def by_pointers(ptrs, n):
+        rng = generator(ptrs[0], ptrs[1], ptrs[2], ptrs[3])
+        out = np.empty(n)
+        for i in range(n):
+            out[i] = rng.binomial(20, 0.3) + rng.random()
+        return out, rng.integers(1, 10, size=(4, 2))
+
+    @njit
+    def by_object(rng, n):
+        out = np.empty(n)
+        for i in range(n):
+            out[i] = rng.binomial(20, 0.3) + rng.random()
+        return out, rng.integers(1, 10, size=(4, 2))
+
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    for n in (1, 50, 1000):
+        x, xi = by_pointers(pointers(a), n)
+        y, yi = by_object(b, n)
+        assert np.array_equal(x, y) and np.array_equal(xi, yi)
+        assert a.random() == b.random()  # the Python side continues the same stream
+    c = np.random.default_rng(6)
+    assert pointers(c) != pointers(a) and pointers(c) == pointers(c)

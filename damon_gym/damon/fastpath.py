@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from damon_gym.damon.attrs import max_nr_accesses
-from damon_gym.damon.windows import run_windows
+from damon_gym.damon.rng_pointers import pointers
+from damon_gym.damon.windows import run_windows_p
 
 if TYPE_CHECKING:
     from damon_gym.damon.core import Context
@@ -83,7 +84,7 @@ def run_fused(ctx: Context, avail: int) -> bool:
     work = ctx.buffer("windows", 5, d.shape[1], np.float64)
     state = np.zeros(3, dtype=np.int64)
     mode, prefix, p, vs, ve, vb, tree, values = arrays
-    r.n = run_windows(ctx.rng, d, scratch, work, r.n, mode, prefix, p, vs, ve, vb, tree, values,
+    r.n = run_windows_p(pointers(ctx.rng), d, scratch, work, r.n, mode, prefix, p, vs, ve, vb, tree, values,
                       ctx.ops.page_shift, first_agg - passed, window, nwin, not tail,
                       max(max_nr_accesses(a), 1), window, a.max_nr_regions, a.min_nr_regions,
                       ctx.min_region_sz, ctx.sz_limit, ctx.era == "B", ctx.last_nr_regions,

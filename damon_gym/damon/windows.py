@@ -33,6 +33,7 @@ from damon_gym.damon.kernels import (
     merge_regions_of,
     split_regions_of,
 )
+from damon_gym.damon.rng_pointers import generator
 
 MODE_VADDR = 0
 MODE_PADDR = 1
@@ -145,6 +146,20 @@ def merge_passes(d, n, threshold, sz_limit, max_nr_regions, max_thres, era_b):
         if not (n > max_nr_regions and threshold // 2 < max_thres):
             break
     return n
+
+
+@njit(cache=True, error_model="numpy")
+def run_windows_p(rng_ptrs, d, scratch, work, n, mode, prefix, p, vma_start, vma_end, vma_base,
+                  tree, values, page_shift, first_samples, window_samples, nwin, finish_last,
+                  len_window, max_thres, max_nr_regions, min_nr_regions, min_sz, sz_limit,
+                  era_b, last_nr_regions, state):
+    """``run_windows`` with the Generator given by ``rng_pointers.pointers(rng)`` (the same
+    draws, without numba's per-call cost of receiving a Generator object)."""
+    rng = generator(rng_ptrs[0], rng_ptrs[1], rng_ptrs[2], rng_ptrs[3])
+    return run_windows(rng, d, scratch, work, n, mode, prefix, p, vma_start, vma_end, vma_base,
+                       tree, values, page_shift, first_samples, window_samples, nwin,
+                       finish_last, len_window, max_thres, max_nr_regions, min_nr_regions,
+                       min_sz, sz_limit, era_b, last_nr_regions, state)
 
 
 @njit(cache=True, error_model="numpy")
