@@ -2,7 +2,7 @@
 
 * single env: steps/s of DamonGym/Interleave-v0 (default scenario, random actions) and of
   CartPole-v1, and the cost ratio (how many CartPole steps one DamonGym step costs);
-* native vector env: env-steps/s for 1, 16 and 64 sub-environments on one core.
+* Gymnasium's SyncVectorEnv: env-steps/s for 1, 16 and 64 sub-environments on one core.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def single_steps_per_s(n: int = 200) -> float:
 
 
 def vector_steps_per_s(num_envs: int, n_steps: int) -> float:
-    v = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point")
+    v = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="sync")
     v.reset(seed=0)
     v.action_space.seed(0)
     v.step(v.action_space.sample())

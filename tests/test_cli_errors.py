@@ -46,21 +46,6 @@ def test_debug_shows_the_traceback(monkeypatch, capsys):
         _run(monkeypatch, capsys, RuntimeError("kaboom"))
 
 
-def test_vector_env_refuses_wrong_action_counts_and_step_before_reset():
-    import gymnasium as gym
-    import numpy as np
-
-    import damon_gym  # noqa: F401
-
-    vec = gym.make_vec("DamonGym/Interleave-SmokeGups-v0", num_envs=2,
-                       vectorization_mode="vector_entry_point")
-    with pytest.raises(RuntimeError, match="before reset"):
-        vec.step(np.zeros((2, 9), np.float32))
-    vec.reset(seed=0)
-    with pytest.raises(ValueError, match=r"actions: shape \(3, 9\); expected \(2, 9\)"):
-        vec.step(np.zeros((3, 9), np.float32))
-
-
 def test_an_inline_topology_error_is_one_line_per_problem():
     from damon_gym.memory.topology import TopologyError
     from damon_gym.scenario import load_scenario

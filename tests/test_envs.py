@@ -132,34 +132,41 @@ def test_every_scenario_id_plays_a_short_rollout(env_id):
 
 
 @pytest.mark.parametrize("env_id", BASE_IDS)
-def test_vector_parity_single_sync_native(env_id):
-    n, steps = 3, 8
-    native = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", horizon=5)
-    sync = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", horizon=5)
-    singles = [gym.make(env_id, horizon=5) for _ in range(n)]
-    rng = np.random.default_rng(0)
-    o_n, _ = native.reset(seed=11)
-    o_s, _ = sync.reset(seed=11)
-    o_1 = np.stack([e.reset(seed=11 + i)[0] for i, e in enumerate(singles)])
-    assert np.array_equal(o_n, o_s) and np.array_equal(o_n, o_1)
-    done = np.zeros(n, bool)
-    for _ in range(steps):
-        acts = np.stack([native.single_action_space.sample() for _ in range(n)])
-        rng.random()
-        r_n = native.step(acts)
-        r_s = sync.step(acts)
-        for k in range(4):
-            assert np.array_equal(r_n[k], r_s[k]), k
-        # single envs with NEXT_STEP autoreset by hand
-        for i, e in enumerate(singles):
-            if done[i]:
-                o, _ = e.reset()
-                assert np.array_equal(o, r_n[0][i])
-                done[i] = False
-            else:
-                o, r, te, tr, _ = e.step(acts[i])
-                assert np.array_equal(o, r_n[0][i]) and r == r_n[1][i]
-                done[i] = te or tr
+def test_vector_parity_single_sync_async(env_id):
+    """Gymnasium's SyncVectorEnv and AsyncVectorEnv (worker processes) of a DamonGym id give
+    the single envs' trajectories for seeds s + i, bit for bit, through an autoreset (NEXT_STEP:
+    the step after an episode ends returns the sub-environment's first observation)."""
+    n, steps = 2, 7
+    sync = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", horizon=3)
+    asyn = gym.make_vec(env_id, num_envs=n, vectorization_mode="async", horizon=3)
+    singles = [gym.make(env_id, horizon=3) for _ in range(n)]
+    try:
+        o_s, _ = sync.reset(seed=11)
+        o_a, _ = asyn.reset(seed=11)
+        o_1 = np.stack([e.reset(seed=11 + i)[0] for i, e in enumerate(singles)])
+        assert np.array_equal(o_s, o_a) and np.array_equal(o_s, o_1)
+        sync.action_space.seed(5)
+        done = np.zeros(n, bool)
+        resets = 0
+        for _ in range(steps):
+            acts = sync.action_space.sample()
+            r_s = sync.step(acts)
+            r_a = asyn.step(acts)
+            for k in range(4):
+                assert np.array_equal(r_s[k], r_a[k]), k
+            for i, e in enumerate(singles):
+                if done[i]:
+                    o, _ = e.reset()
+                    assert np.array_equal(o, r_s[0][i]) and r_s[1][i] == 0.0
+                    done[i] = False
+                    resets += 1
+                else:
+                    o, r, te, tr, _ = e.step(acts[i])
+                    assert np.array_equal(o, r_s[0][i]) and r == r_s[1][i]
+                    done[i] = te or tr
+        assert resets == n  # every sub-environment went through one autoreset
+    finally:
+        asyn.close()
 
 
 def test_sb3_vec_env_adapter_resets_in_the_same_step():
@@ -168,11 +175,15 @@ def test_sb3_vec_env_adapter_resets_in_the_same_step():
     v = make_sb3_vec_env("DamonGym/Interleave-v0", 2, seed=3, horizon=2)
     obs = v.reset()
     assert obs.shape == (2, 101)
+    first = gym.make("DamonGym/Interleave-v0", horizon=2).reset(seed=4)[0]
+    assert np.array_equal(obs[1], first)  # sub-environment 1 was seeded with 3 + 1
     for _ in range(2):
         v.step_async(np.zeros((2, 9), np.float32))
         obs, rew, dones, infos = v.step_wait()
     assert dones.all()
     assert all(i["TimeLimit.truncated"] and i["terminal_observation"].shape == (101,) for i in infos)
+    with pytest.raises(ValueError, match="num_envs: 0 must be an integer >= 1"):
+        make_sb3_vec_env("DamonGym/Interleave-v0", 0)
 
 
 @pytest.mark.parametrize("name", [s for s, _ in load_suite("smoke")])

@@ -28,7 +28,6 @@ TASKS = {
     "Tiering": "damon_gym.envs.tasks:TieringEnv",
     "Joint": "damon_gym.envs.tasks:JointEnv",
 }
-VECTOR_ENTRY_POINTS = {t: f"damon_gym.envs.vector:{t}VectorEnv" for t in TASKS}
 
 
 def camel(name: str) -> str:
@@ -62,20 +61,18 @@ def register_envs() -> None:
     own = scenarios_with_migration()
     for task, entry in TASKS.items():
         default = DEFAULT_SCENARIOS[task]
-        _register(f"DamonGym/{task}-v0", entry, {"scenario": default}, task,
+        _register(f"DamonGym/{task}-v0", entry, {"scenario": default},
                   durations.get(default))
         for s, d in durations.items():
             if s not in own:  # the tasks add their migration schemes themselves
-                _register(f"DamonGym/{task}-{camel(s)}-v0", entry, {"scenario": s}, task, d)
+                _register(f"DamonGym/{task}-{camel(s)}-v0", entry, {"scenario": s}, d)
 
 
-def _register(env_id: str, entry: str, kwargs: dict, task: str,
-              duration_s: float | None) -> None:
+def _register(env_id: str, entry: str, kwargs: dict, duration_s: float | None) -> None:
     if env_id in gym.registry:
         return
     steps = max_episode_steps(duration_s) if duration_s is not None else HORIZON
-    gym.register(id=env_id, entry_point=entry, kwargs=kwargs, max_episode_steps=steps,
-                 vector_entry_point=VECTOR_ENTRY_POINTS[task])
+    gym.register(id=env_id, entry_point=entry, kwargs=kwargs, max_episode_steps=steps)
 
 
 def _raw_scenarios() -> dict[str, dict]:

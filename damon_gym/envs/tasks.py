@@ -83,10 +83,10 @@ _COMMON_DOC = """
 
     ## Vectorized environment
 
-    ``gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point")`` gives the native
-    ``DamonVectorEnv`` (NEXT_STEP autoreset); ``SyncVectorEnv``/``AsyncVectorEnv`` work too, and
-    ``damon_gym.envs.vector.SB3VecEnv`` adapts either to stable-baselines3. The same seeds give
-    the same trajectories in all three.
+    ``gym.make_vec(id, num_envs=N, vectorization_mode="sync")`` (one process) or ``"async"``
+    (worker processes) gives Gymnasium's vector envs; ``damon_gym.envs.vector.make_sb3_vec_env``
+    gives stable-baselines3's ``DummyVecEnv``/``SubprocVecEnv``. The same seeds give the same
+    trajectories as single envs in all of them.
 
     ## Version History
 
