@@ -1,7 +1,7 @@
 """Per-node loaded latency and the closed-loop (MLP-limited) throughput fixed point.
 
 Specification: shared/perf_model.md sections 2.1, 2.2 and 2.4 (cited below as [PM 2.x]).
-Pure numpy on arrays of one entry per node (O(nodes), never per page).
+Numpy and numba on arrays of one entry per node (O(nodes), never per page).
 
 Units: bandwidths and traffic in bytes/s, latencies and think time in ns, throughput ``X`` in
 accesses/s (one access = one 64 B line fill, plus ``omega`` write-backs), ``N`` (misses in
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from damon_gym.memory.topology import Topology
 
@@ -141,59 +142,26 @@ class ClosedLoop:
     iterations: int
 
 
-def x_cap(f: np.ndarray, ext: np.ndarray, na: NodeArrays) -> tuple[float, int]:
-    """Bandwidth-bound cap ``X_max = min_i (u_max B_i - ext_i) / (k f_i)`` over nodes with
-    ``f_i > 0`` [PM 2.4], and the node attaining it (-1 when no node has traffic)."""
-    best, arg = float("inf"), -1
-    for i, (fi, bi, ei) in enumerate(zip(f.tolist(), na.B.tolist(), ext.tolist(), strict=True)):
-        if fi > 0:
-            c = max(na.u_max * bi - ei, 0.0) / (na.k * fi)
-            if c < best:
-                best, arg = c, i
-    return (0.0, -1) if arg < 0 else (best, arg)
-
-
-def solve_closed_loop(f: np.ndarray, N: float, think_ns: float, na: NodeArrays,
-                      ext: np.ndarray | None = None, rtol: float = 1e-12) -> ClosedLoop:
-    """Throughput ``X`` from the response-time law ``X = N / (Z + sum_i f_i L_i(u_i(X)))`` with
-    ``u_i(X) = (X k f_i + ext_i) / B_i`` [PM 2.4].
-
-    ``g(X) = X (Z + sum f L) - N`` is increasing and convex on ``[0, X_max]`` (a product of
-    increasing convex non-negative terms), so Newton's method started at ``X_max`` (where
-    ``g > 0`` unless the run is bandwidth-bound) decreases monotonically to the unique root
-    without overshooting. ``ext`` is background plus migration traffic (bytes/s), already
-    clipped with :func:`clip_external` by the caller.
-    """
-    f = np.asarray(f, dtype=np.float64)
-    ext = np.zeros(na.n) if ext is None else np.asarray(ext, dtype=np.float64)
-    k, um = na.k, na.u_max
-    xm, bott = x_cap(f, ext, na)
-    zs = think_ns * _NS
-    # scalar loops over the nodes (n <= 8: cheaper than numpy on tiny arrays)
-    fl, el, Bl = f.tolist(), ext.tolist(), na.B.tolist()
-    L0l, al, bl = na.L0.tolist(), na.a.tolist(), na.b.tolist()
-    cl = [fi * k / Bi for fi, Bi in zip(fl, Bl, strict=True)]  # du/dX
-    eb = [ei / Bi for ei, Bi in zip(el, Bl, strict=True)]  # u from external traffic
-    act = [(fl[i], cl[i], eb[i], L0l[i] * _NS, al[i], bl[i]) for i in range(len(fl))
-           if fl[i] > 0]
-
-    def g_dg(x: float) -> tuple[float, float]:
-        mean = 0.0
-        dmean = 0.0
-        for fi, c, e, l0, ai, bi in act:
-            u = x * c + e
-            if u > um:
-                u = um
-            d = 1.0 - u
-            mean += fi * l0 * (1.0 + ai * u + bi * u * u / d)
-            dmean += fi * c * l0 * (ai + bi * (2.0 * u - u * u) / (d * d))
-        return x * (zs + mean) - N, zs + mean + x * dmean
-
+@njit(cache=True)
+def _closed_loop(f, N, zs, B, L0, a, b, k, um, ext, rtol, out):
+    """The Newton solve of :func:`solve_closed_loop` on arrays; ``out`` receives per node
+    (u, L, lam) in rows 0..2. Returns (X, X_max, bottleneck, bw_bound, iterations, mean L).
+    Operation order is the one the module has always used (no fused multiply-add: numba
+    compiles without fastmath), so results are the same floats in every caller."""
+    n = f.shape[0]
+    xm, bott = np.inf, -1
+    for i in range(n):  # x_cap
+        if f[i] > 0:
+            c = max(um * B[i] - ext[i], 0.0) / (k * f[i])
+            if c < xm:
+                xm, bott = c, i
+    if bott < 0:
+        xm = 0.0
     x = xm
     bw_bound = False
     it = 0
     if xm > 0:
-        g, dg = g_dg(x)
+        g, dg = _g_dg(x, f, N, zs, B, L0, a, b, k, um, ext)
         if g <= 0:
             bw_bound = True
         else:
@@ -206,19 +174,58 @@ def solve_closed_loop(f: np.ndarray, N: float, think_ns: float, na: NodeArrays,
                     x = x_new
                     break
                 x = x_new
-                g, dg = g_dg(x)
+                g, dg = _g_dg(x, f, N, zs, B, L0, a, b, k, um, ext)
                 if g <= 1e-15 * N:
                     break
-    ul, latl = [], []
     mean = 0.0
-    for i in range(len(fl)):
-        u = x * cl[i] + eb[i]
+    for i in range(n):
+        u = x * (f[i] * k / B[i]) + ext[i] / B[i]
         uc = min(max(u, 0.0), um)
-        lat = L0l[i] * (1.0 + al[i] * uc + bl[i] * uc * uc / (1.0 - uc))
-        ul.append(u)
-        latl.append(lat)
-        mean += fl[i] * lat
-    lam = [x * fl[i] * k + el[i] for i in range(len(fl))]
-    return ClosedLoop(X=float(x), x_max=float(xm), lam=np.array(lam), u=np.array(ul),
-                      L=np.array(latl), mean_latency_ns=mean, bw_bound=bw_bound,
-                      bottleneck=bott, iterations=it)
+        lat = L0[i] * (1.0 + a[i] * uc + b[i] * uc * uc / (1.0 - uc))
+        out[0, i] = u
+        out[1, i] = lat
+        out[2, i] = x * f[i] * k + ext[i]
+        mean += f[i] * lat
+    return x, xm, bott, bw_bound, it, mean
+
+
+@njit(cache=True)
+def _g_dg(x, f, N, zs, B, L0, a, b, k, um, ext):
+    """g(X) = X (Z + sum f L) - N and its derivative, over the nodes with traffic."""
+    mean = 0.0
+    dmean = 0.0
+    for i in range(f.shape[0]):
+        fi = f[i]
+        if fi > 0:
+            c = fi * k / B[i]
+            u = x * c + ext[i] / B[i]
+            if u > um:
+                u = um
+            d = 1.0 - u
+            l0 = L0[i] * _NS
+            mean += fi * l0 * (1.0 + a[i] * u + b[i] * u * u / d)
+            dmean += fi * c * l0 * (a[i] + b[i] * (2.0 * u - u * u) / (d * d))
+    return x * (zs + mean) - N, zs + mean + x * dmean
+
+
+def solve_closed_loop(f: np.ndarray, N: float, think_ns: float, na: NodeArrays,
+                      ext: np.ndarray | None = None, rtol: float = 1e-12) -> ClosedLoop:
+    """Throughput ``X`` from the response-time law ``X = N / (Z + sum_i f_i L_i(u_i(X)))`` with
+    ``u_i(X) = (X k f_i + ext_i) / B_i`` [PM 2.4].
+
+    ``g(X) = X (Z + sum f L) - N`` is increasing and convex on ``[0, X_max]`` (a product of
+    increasing convex non-negative terms), so Newton's method started at ``X_max`` (where
+    ``g > 0`` unless the run is bandwidth-bound) decreases monotonically to the unique root
+    without overshooting. ``ext`` is background plus migration traffic (bytes/s), already
+    clipped with :func:`clip_external` by the caller. Compiled (``_closed_loop``): the model
+    solves it at every env step and for every candidate of the X* search.
+    """
+    f = np.ascontiguousarray(f, dtype=np.float64)
+    ext = np.zeros(na.n) if ext is None else np.ascontiguousarray(ext, dtype=np.float64)
+    out = np.empty((3, f.shape[0]))
+    x, xm, bott, bw, it, mean = _closed_loop(f, float(N), think_ns * _NS, na.B, na.L0, na.a,
+                                             na.b, float(na.k), float(na.u_max), ext,
+                                             float(rtol), out)
+    return ClosedLoop(X=float(x), x_max=float(xm), lam=out[2], u=out[0], L=out[1],
+                      mean_latency_ns=float(mean), bw_bound=bool(bw), bottleneck=int(bott),
+                      iterations=int(it))
