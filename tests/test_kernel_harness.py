@@ -316,3 +316,21 @@ def test_runner_runs_a_plan_natively(tmp_path):
     bad.write_text("region a 4096 1\nphase p 10\npattern zz 0 4096 1 wo\n")
     r = subprocess.run([str(exe), str(bad)], capture_output=True, text=True)
     assert r.returncode == 2 and "plan line 3: pattern region" in r.stdout
+
+
+def test_console_resolves_a_region_split_during_the_apply_walk():
+    # 7.3: migrate_hot split a region at its quota's end, so the stat scheme tried the whole
+    # region and then its tail; the record shows the state after the split
+    run = parse_console("KR_BOOT kernel=7.3.4 up=1\nKR_ON up=2\n"
+                        "KR_SNAP kd=0 scheme=0 up=3 nr=3\n"
+                        "KR_R 0 100 0 1\nKR_R 100 300 7 0\nKR_R 250 300 7 0\n")
+    (s,) = run["snapshots"]
+    assert s["regions"] == [[0, 100, 0, 1], [100, 250, 7, 0], [250, 300, 7, 0]]
+    assert s["split_overlaps"] == 1
+    assert len(run_record(run, {0: 100000}, {0: 5000})[0].snapshots) == 1
+
+
+def test_init_conf_lists_the_snapshot_schemes():
+    g = prepare(load_scenario("kernel-paddr-migrate"), snap_s=1, flush_us=1000, unmovable=[])
+    assert 'SCHEMES="2 1"' in g["conf"] and 'SNAPSCHEMES="0:0"' in g["conf"]
+    assert "KDCPU=0" in g["conf"] and "CPU=1" in g["conf"]

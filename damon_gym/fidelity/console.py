@@ -122,8 +122,26 @@ def parse_console(text: str) -> dict:
             raise HarnessError(f"console: snapshot kd={s['kd']} scheme={s['scheme']} at "
                                f"up={s['up']} announced {s['nr_announced']} regions, has "
                                f"{len(s['regions'])} (a truncated log?)")
+        s["split_overlaps"] = _unsplit(s["regions"])
     _relative_times(run)
     return run
+
+
+def _unsplit(regions: list[list[int]]) -> int:
+    """Sort by start and resolve overlaps in place; returns how many there were. A scheme
+    that splits a region during the apply walk (a quota's end) makes the walk visit the tail
+    again, so an earlier scheme's tried_regions holds the whole region and then its tail
+    ([a, e) then [b, e), seen on 7.3): the first entry is cut at b, the state after the
+    split."""
+    regions.sort(key=lambda r: (r[0], -r[1]))
+    n = 0
+    for i in range(1, len(regions)):
+        if regions[i][0] < regions[i - 1][1]:
+            regions[i - 1][1] = regions[i][0]
+            n += 1
+    kept = [r for r in regions if r[1] > r[0]]
+    regions[:] = kept
+    return n
 
 
 def _relative_times(run: dict) -> None:

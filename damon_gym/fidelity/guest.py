@@ -29,6 +29,7 @@ import gzip
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,13 +111,15 @@ def _policy(mp) -> str:
     if mode == "local":
         return f"policy bind {nodes[0]}" if nodes else "policy local"
     if mode == "interleave":
+        if not nodes:
+            raise HarnessError("workload.params.mempolicy.nodes: interleave needs its nodes")
         return "policy interleave " + ",".join(str(n) for n in nodes)
     raise HarnessError(f"workload.params.mempolicy.mode: {mode!r} is not run by the guest "
                        "runner; allowed: local (with or without a node), interleave")
 
 
 def workload_plan(scenario: Scenario, *, run_s: float, report_ms: int,
-                  unmovable: list[Unmovable] = ()) -> str:
+                  unmovable: Sequence[Unmovable] = ()) -> str:
     """The runner's plan (kernel_harness/runner.c) for the scenario's workload."""
     if scenario.is_randomized:
         scenario = scenario.resolved()
@@ -190,13 +193,18 @@ def workload_plan(scenario: Scenario, *, run_s: float, report_ms: int,
 
 
 def init_conf(*, duration_s: int, snap_s: int, flush_us: int, cpu: int,
-              nr_schemes: list[int]) -> str:
+              nr_schemes: list[int], snap_schemes: list[tuple[int, int]] | None = None) -> str:
+    """The init's settings. ``snap_schemes``: (kdamond, scheme) pairs whose tried regions are
+    printed (default: every scheme)."""
+    if snap_schemes is None:
+        snap_schemes = [(k, s) for k, n in enumerate(nr_schemes) for s in range(n)]
     for name, v in (("duration", duration_s), ("snap", snap_s)):
         if int(v) != v or v < 1:
             raise HarnessError(f"{name}: got {v!r}; allowed: whole seconds >= 1")
     return (f"DUR={int(duration_s)}\nSNAP={int(snap_s)}\nFLUSH={int(flush_us)}\nCPU={int(cpu)}\n"
             f"KDCPU={0 if cpu else 1}\n"
-            f"SCHEMES=\"{' '.join(str(n) for n in nr_schemes)}\"\n")
+            f"SCHEMES=\"{' '.join(str(n) for n in nr_schemes)}\"\n"
+            f"SNAPSCHEMES=\"{' '.join(f'{k}:{s}' for k, s in snap_schemes)}\"\n")
 
 
 # ------------------------------------------------------------------ the initramfs
@@ -221,7 +229,10 @@ def build_initramfs(out: Path, *, plan: str, writes: str, conf: str) -> Path:
         root = Path(tmp)
         for d in ("bin", "proc", "sys", "dev", "tmp", "harness"):
             (root / d).mkdir()
-        bb = Path(shutil.which("busybox"))
+        which = shutil.which("busybox")
+        if which is None:  # require_tools() checked it; PATH may have changed since
+            raise HarnessError(f"missing host tool: busybox. Install with: {APT_HINT}")
+        bb = Path(which)
         shutil.copy2(bb, root / "bin" / "busybox")
         applets = subprocess.run([str(bb), "--list"], capture_output=True, text=True,
                                  check=True).stdout.split()

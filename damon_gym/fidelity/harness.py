@@ -17,6 +17,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from damon_gym.fidelity import HarnessError
@@ -55,9 +56,12 @@ def prepare(scenario, *, snap_s: int, flush_us: int, unmovable: list[Unmovable])
     params = scenario_params(scenario)
     writes, nr_schemes = sysfs_writes(params, paddr_nodes=scenario.paddr_nodes)
     plan = workload_plan(scenario, run_s=dur, report_ms=int(snap_s * 1000), unmovable=unmovable)
-    conf = init_conf(duration_s=int(dur), snap_s=snap_s, flush_us=flush_us, cpu=1,
-                     nr_schemes=nr_schemes)
     ctxs = [k.contexts[0] for k in params.kdamonds]
+    # region snapshots from each context's first scheme when it is a stat scheme (it tries
+    # every region: the full snapshot); all schemes when no context has one
+    snaps = [(i, 0) for i, c in enumerate(ctxs) if c.schemes and c.schemes[0].action == "stat"]
+    conf = init_conf(duration_s=int(dur), snap_s=snap_s, flush_us=flush_us, cpu=1,
+                     nr_schemes=nr_schemes, snap_schemes=snaps or None)
     return {"plan": plan, "writes": format_writes(writes), "conf": conf,
             "aggr_us": {i: c.intervals.aggr_us for i, c in enumerate(ctxs)},
             "sample_us": {i: c.intervals.sample_us for i, c in enumerate(ctxs)},
@@ -65,7 +69,7 @@ def prepare(scenario, *, snap_s: int, flush_us: int, unmovable: list[Unmovable])
 
 
 def kernel_run(scenario_name: str, series: str, runs: int, out: Path, *, snap_s: int = 1,
-               flush_us: int = 1000, accel: str = "tcg", unmovable: list[str] = (),
+               flush_us: int = 1000, accel: str = "tcg", unmovable: Sequence[str] = (),
                cache: Path | None = None, argv: list[str] | None = None,
                log=print) -> dict:
     from damon_gym.build import scenario_topology
@@ -119,9 +123,12 @@ def kernel_run(scenario_name: str, series: str, runs: int, out: Path, *, snap_s:
             entry["error"] = ("the guest timed out" if st["timed_out"] else
                               "the guest stopped before KR_DONE")
         atomic_write_text(out / f"run{i}.json", json.dumps(run, separators=(",", ":")) + "\n")
-        recs = run_record(run, guest["aggr_us"], guest["sample_us"])
-        if recs:
-            write_record(out / f"run{i}.damon.data", recs)
+        try:
+            recs = run_record(run, guest["aggr_us"], guest["sample_us"])
+            if recs:
+                write_record(out / f"run{i}.damon.data", recs)
+        except ValueError as e:  # keep the run: its JSON has everything the record would
+            entry["record_error"] = str(e)
         summary["runs"].append(entry)
         log(f"kernel-run: run {i}: " + (f"refused: {run['refused']}" if run["refused"] else
                                         entry.get("error", f"ok, {st['wall_s']} s wall")))
