@@ -10,7 +10,7 @@ SCENARIO ?=
 POLICIES ?=
 SECONDS ?= 20
 
-.PHONY: setup run record test bench eval lint clean
+.PHONY: setup run record test test-rllib bench eval lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,20 @@ eval: setup
 	rm -rf out/eval-smoke
 	$(BIN)/damon-gym eval --task Interleave --suite smoke --agents all --seeds 1 --out out/eval-smoke
 
+# RLlib (scripts/train_rllib.py) pins an older gymnasium than .venv has: its own environment,
+# where damon-gym must work too (tests/test_rllib.py; skipped in .venv)
+RLLIB_VENV := .venv-rllib
+$(RLLIB_VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(RLLIB_VENV)
+	$(RLLIB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(RLLIB_VENV)/bin/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[rl]" "ray[rllib]" pytest
+	touch $@
+
+test-rllib: $(RLLIB_VENV)/.installed
+	$(RLLIB_VENV)/bin/python -m pytest tests/test_rllib.py
+
 lint: setup
 	$(BIN)/ruff check damon_gym agents tests scripts benchmarks
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) $(RLLIB_VENV) out .pytest_cache
