@@ -98,7 +98,7 @@ def check_run(run: TrainRun) -> TrainRun:
     whole("n-envs", run.n_envs, 1, 64, none_ok=True)
     whole("threads", run.threads, 1, 256)
     for name, suite in (("suite", run.suite), ("eval-suite", run.eval_suite)):
-        if suite is None and name == "eval-suite":
+        if suite is None:  # only eval-suite may be None (no held-out evaluation)
             continue
         try:
             entries = load_suite(suite, task=run.task)
@@ -134,11 +134,16 @@ def resolve_config(run: TrainRun) -> Resolved:
 
 
 def _vec_env(env_id: str, n: int, seed: int, suite: str):
+    """``n`` envs of ``env_id`` drawing their episodes from ``suite``, in SB3's VecMonitor.
+    The id's registered step limit is its own scenario's; a suite's episodes end where each
+    env truncates itself, so the limit is lifted to the envs' horizon."""
     from stable_baselines3.common.vec_env import VecMonitor
 
+    from damon_gym.envs.registration import HORIZON
     from damon_gym.envs.vector import make_sb3_vec_env
 
-    return VecMonitor(make_sb3_vec_env(env_id, n, seed=seed, suite=suite))
+    return VecMonitor(make_sb3_vec_env(env_id, n, seed=seed, suite=suite,
+                                       max_episode_steps=HORIZON, disable_env_checker=True))
 
 
 def scenario_hashes(suite: str, task: str) -> list[dict[str, Any]]:
@@ -319,7 +324,7 @@ class _ReportCallback:
 def _versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {}
+    out: dict[str, str | None] = {}
     for name in ("damon-gym", "stable-baselines3", "torch", "gymnasium"):
         try:
             out[name] = version(name)
