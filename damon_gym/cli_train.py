@@ -56,6 +56,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                    eval_suite=None if args.eval_suite.lower() == "none" else args.eval_suite,
                    eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
                    checkpoint_freq=args.checkpoint_freq, n_envs=args.n_envs,
+                   subproc=args.vec_env == "subproc",
                    progress=not args.no_progress and sys.stderr.isatty(),
                    verbose=args.verbose, threads=args.threads)
     if args.backend == "ray":
@@ -123,6 +124,9 @@ def add_parser(sub) -> None:
                     help="a hyperparameter file in rl-zoo3's format (default "
                     "configs/agents/ALGO.yml)")
     tr.add_argument("--n-envs", type=int, default=None, help="override n_envs of the config")
+    tr.add_argument("--vec-env", default="dummy", choices=("dummy", "subproc"),
+                    help="the training envs in this process (dummy, default) or one worker "
+                    "process each (subproc; worth it when the envs are slower than the update)")
     tr.add_argument("--eval-suite", default="test",
                     help="held-out suite of the evaluations (default test; none: no evaluation)")
     tr.add_argument("--eval-freq", type=int, default=10_000,

@@ -442,3 +442,47 @@ def test_ray_tune_two_trials(tmp_path):
     for r in rows:
         assert (Path(r["out"]) / "model.zip").is_file()
         assert r["eval_mean_reward_per_step"] is not None
+
+
+@pytest.mark.slow
+def test_train_subproc_envs(tmp_path):
+    """--vec-env subproc: the training envs in worker processes, same outputs."""
+    from damon_gym.training.train import train
+
+    s = train(_run(tmp_path, tmp_path / "run", subproc=True))
+    assert s["timesteps"] == 128 and (tmp_path / "run" / "model.zip").is_file()
+
+
+# -- the learning curve ------------------------------------------------------------------------------
+def _fake_run(folder: Path, evals: list[tuple[int, float]]) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"evaluations": [
+        {"timesteps": t, "mean_reward_per_step": v, "mean_reward": v} for t, v in evals]}))
+    return folder
+
+
+def test_learning_curve_over_runs(tmp_path):
+    """Mean and 95 % t-interval over runs at the evaluation steps all runs share; a
+    trials.json folder stands for its trials; the PNG and table are written."""
+    from damon_gym.training.curve import curve, main, run_dirs
+
+    a = _fake_run(tmp_path / "a", [(100, 0.5), (200, 0.6), (300, 0.7)])
+    b = _fake_run(tmp_path / "b", [(100, 0.7), (200, 0.8)])
+    c = curve(run_dirs([a, b]))
+    assert c["steps"] == [100, 200]
+    p = c["points"][0]
+    assert p["mean"] == pytest.approx(0.6) and p["n"] == 2
+    # t(0.975, 1) = 12.706; sd of (0.5, 0.7) = 0.1414; / sqrt(2)
+    assert p["ci95"] == pytest.approx(12.706 * 0.141421356 / 2**0.5, rel=1e-4)
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "trials.json").write_text(json.dumps(
+        {"trials": [{"out": str(a)}, {"out": str(b)}]}))
+    assert run_dirs([tmp_path / "t"]) == [a, b]
+    assert main([str(tmp_path / "t"), "--out", str(tmp_path / "doc" / "lc")]) == 0
+    assert (tmp_path / "doc" / "lc.png").stat().st_size > 1000
+    assert "| 200 | 0.7000 |" in (tmp_path / "doc" / "lc.md").read_text()
+    with pytest.raises(ValueError, match="neither summary.json"):
+        run_dirs([tmp_path / "nothing"])
+    c2 = _fake_run(tmp_path / "c", [(150, 0.1)])
+    with pytest.raises(ValueError, match="no evaluation step count is common"):
+        curve([a, c2])

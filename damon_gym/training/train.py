@@ -58,6 +58,7 @@ class TrainRun:
     eval_seed: int = 12_345
     checkpoint_freq: int = 10_000
     n_envs: int | None = None
+    subproc: bool = False
     progress: bool = True
     verbose: int = 0
     threads: int = 1
@@ -133,7 +134,7 @@ def resolve_config(run: TrainRun) -> Resolved:
     return res
 
 
-def _vec_env(env_id: str, n: int, seed: int, suite: str):
+def _vec_env(env_id: str, n: int, seed: int, suite: str, subproc: bool = False):
     """``n`` envs of ``env_id`` drawing their episodes from ``suite``, in SB3's VecMonitor.
     The id's registered step limit is its own scenario's; a suite's episodes end where each
     env truncates itself, so the limit is lifted to the envs' horizon."""
@@ -142,7 +143,7 @@ def _vec_env(env_id: str, n: int, seed: int, suite: str):
     from damon_gym.envs.registration import HORIZON
     from damon_gym.envs.vector import make_sb3_vec_env
 
-    return VecMonitor(make_sb3_vec_env(env_id, n, seed=seed, suite=suite,
+    return VecMonitor(make_sb3_vec_env(env_id, n, seed=seed, subproc=subproc, suite=suite,
                                        max_episode_steps=HORIZON, disable_env_checker=True))
 
 
@@ -209,7 +210,7 @@ def train(run: TrainRun, report=None) -> dict[str, Any]:
     cls = algo_class(run.algo)
     t0 = time.perf_counter()
 
-    venv = _vec_env(run.env_id, res.n_envs, run.seed, run.suite)
+    venv = _vec_env(run.env_id, res.n_envs, run.seed, run.suite, run.subproc)
     if run.resume and (out / "checkpoint_vecnormalize.pkl").exists():
         venv = VecNormalize.load(str(out / "checkpoint_vecnormalize.pkl"), venv)
         venv.training = True
