@@ -21,6 +21,7 @@ from damon_gym.damon.vaddr_layout import (
     three_regions_of,
 )
 from damon_gym.damon.windows import MODE_PADDR, MODE_VADDR, paddr_mean_ps, vaddr_mean_ps
+from damon_gym.memory.frames import sorted_unique
 from damon_gym.memory.system import MemorySystem
 
 if TYPE_CHECKING:
@@ -67,6 +68,13 @@ class Ops:
         return None
 
 
+def _proc_idx(target: Target) -> int:
+    """The process index of a vaddr target (the callers skip targets without one)."""
+    if target.proc_idx is None:
+        raise ValueError("a vaddr target without a process has no address space")
+    return target.proc_idx
+
+
 class VaddrOps(Ops):
     """Virtual address spaces of processes (mm/damon/vaddr.c)."""
 
@@ -79,7 +87,7 @@ class VaddrOps(Ops):
         self._three: dict[int, tuple] = {}
 
     def _vmas(self, target: Target) -> list[tuple[int, int]]:
-        pm = self.memory.procs[target.proc_idx]
+        pm = self.memory.procs[_proc_idx(target)]
         return list(zip(pm.vma_start.tolist(), pm.vma_end.tolist(), strict=True))
 
     def init(self, ctx: Context) -> None:
@@ -111,24 +119,26 @@ class VaddrOps(Ops):
             r.assign_regions(apply_three_regions(r.to_regions(), three, ctx.min_region_sz))
 
     def target_valid(self, target: Target) -> bool:
-        return target.proc_idx is not None and bool(self.memory.procs[target.proc_idx].alive)
+        idx = target.proc_idx
+        return idx is not None and bool(self.memory.procs[idx].alive)
 
     def _three_regions(self, t: Target, min_region_sz: int) -> list[tuple[int, int]] | None:
         """three_regions_of the target's VMAs (None: fewer than two gaps), kept per VMA set."""
-        pm = self.memory.procs[t.proc_idx]
+        idx = _proc_idx(t)
+        pm = self.memory.procs[idx]
         key = (pm.vma_start.tobytes(), pm.vma_end.tobytes(), min_region_sz)
-        c = self._three.get(t.proc_idx)
+        c = self._three.get(idx)
         if c is None or c[0] != key:
             try:
                 three = three_regions_of(self._vmas(t), min_region_sz)
             except ValueError:
                 three = None
-            c = self._three[t.proc_idx] = (key, three)
+            c = self._three[idx] = (key, three)
         return c[1]
 
     def _page_probs(self, target: Target, tau_us: int) -> tuple[np.ndarray, np.ndarray]:
-        pm = self.memory.procs[target.proc_idx]
-        key = target.proc_idx
+        key = _proc_idx(target)
+        pm = self.memory.procs[key]
         c = self._cache.get(key)
         if c is not None and c[0] == pm.version and c[1] == tau_us:
             return c[2], c[3]
@@ -151,7 +161,7 @@ class VaddrOps(Ops):
         out = np.zeros(r.n)
         if r.n == 0 or not self.target_valid(target):
             return out
-        pm = self.memory.procs[target.proc_idx]
+        pm = self.memory.procs[_proc_idx(target)]
         prefix, p = self._page_probs(target, tau_us)
         vaddr_mean_ps(prefix, p, pm.vma_start, pm.vma_end, pm.vma_page_base, self.page_shift,
                       r.start, r.end, r.n, out)
@@ -160,7 +170,7 @@ class VaddrOps(Ops):
     def window_arrays(self, target: Target, tau_us: int) -> tuple | None:
         if not self.target_valid(target):
             return None
-        pm = self.memory.procs[target.proc_idx]
+        pm = self.memory.procs[_proc_idx(target)]
         prefix, p = self._page_probs(target, tau_us)
         return (MODE_VADDR, prefix, p, pm.vma_start, pm.vma_end, pm.vma_page_base, _NO_F, _NO_F)
 
@@ -168,7 +178,7 @@ class VaddrOps(Ops):
         out = np.zeros(addrs.shape[0])
         if not self.target_valid(target):
             return out
-        pm = self.memory.procs[target.proc_idx]
+        pm = self.memory.procs[_proc_idx(target)]
         _, p = self._page_probs(target, tau_us)
         j = np.searchsorted(pm.vma_start, addrs, side="right") - 1
         ok = (j >= 0) & (addrs < pm.vma_end[np.maximum(j, 0)])
@@ -193,7 +203,7 @@ class PaddrOps(Ops):
         n = memory.nr_frames
         self._values = np.zeros(n)
         self._tree = np.zeros(n + 1)
-        self._cursor = None
+        self._cursor: tuple[int, int] | None = None
         self._tau = -1
 
     def _sync(self, tau_us: int) -> None:
@@ -203,8 +213,7 @@ class PaddrOps(Ops):
             self._values[:] = access_probability(mem.frame_rates(), tau_us)
             kernels.fenwick_build(self._values, self._tree)
             self._tau = tau_us
-        elif frames.size:
-            frames = np.unique(frames)
+        elif frames.size:  # sorted and distinct (FrameChangeLog.since)
             rates = _rates_of_frames(mem, frames)
             kernels.fenwick_update(self._tree, self._values, frames,
                                    access_probability(rates, tau_us))
@@ -243,7 +252,7 @@ def _rates_of_frames(mem: MemorySystem, frames: np.ndarray) -> np.ndarray:
     """Access rate of the page each frame holds (0 for free frames)."""
     rates = np.zeros(frames.shape[0])
     owners = mem.frame_proc[frames]
-    for pi in np.unique(owners):
+    for pi in sorted_unique(owners):
         if pi < 0:
             continue
         sel = owners == pi

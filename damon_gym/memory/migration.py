@@ -145,7 +145,7 @@ def migrate_frames_numpy(mem: Any, frames: np.ndarray, dest: int, now_us: int,
     pages = mem.frame_vpage[old]
     new = mem._free.pop(dest, fit)
     pingpong = 0
-    for pi in np.unique(procs):
+    for pi in np.flatnonzero(np.bincount(procs, minlength=len(mem.procs))):  # owners, ascending
         m = procs == pi
         proc, pg = mem.procs[int(pi)], pages[m]
         last = proc.vpage_last_move_us[pg]
