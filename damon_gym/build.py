@@ -78,8 +78,9 @@ def build_workload(scenario: Scenario) -> Workload:
     if spec.masim is not None:
         from damon_gym.workloads.masim import masim_workload, read_masim_config
 
-        kw = {} if spec.accesses_per_s is None else {"accesses_per_s": spec.accesses_per_s}
-        wl = masim_workload(read_masim_config(scenario.resolve(spec.masim)), **kw)
+        cfg = read_masim_config(scenario.resolve(spec.masim))
+        wl = (masim_workload(cfg) if spec.accesses_per_s is None
+              else masim_workload(cfg, accesses_per_s=spec.accesses_per_s))
     elif spec.replay is not None:
         from damon_gym.workloads.replay import replay_workload
 
@@ -88,6 +89,7 @@ def build_workload(scenario: Scenario) -> Workload:
     else:
         from damon_gym.workloads import registry
 
+        assert spec.generator is not None  # WorkloadSpec._one_kind: exactly one kind is set
         wl = registry.build(spec.generator, spec.params, rng)
     if isinstance(spec.u_target, list):
         from damon_gym.scenario import intensity_schedule
@@ -95,6 +97,7 @@ def build_workload(scenario: Scenario) -> Workload:
         sched = intensity_schedule(spec.u_target)
         wl = dataclasses.replace(wl, u_target=sched[0][1], u_schedule=sched)
     elif spec.u_target is not None:
+        assert not isinstance(spec.u_target, dict)  # resolved() above drew the distributions
         wl = dataclasses.replace(wl, u_target=float(spec.u_target))
     # the scenario's workload is the real machine's (times its own scale); simulate it at
     # the machine's scale
@@ -105,11 +108,11 @@ def allocation_policy(spec, topology: Topology):
     """The memory system's allocation policy for a workload's MempolicySpec."""
     if spec.mode == "local":
         return LocalPolicy(spec.nodes[0] if spec.nodes else None)
-    nodes = list(spec.nodes)
+    nodes = tuple(spec.nodes)
     if spec.mode == "interleave":
         return InterleavePolicy(nodes)
     auto = topology.auto_weights()
-    weights = list(spec.weights) if spec.weights else [auto[n] for n in nodes]
+    weights = tuple(spec.weights) if spec.weights else tuple(auto[n] for n in nodes)
     return WeightedInterleavePolicy(nodes, weights)
 
 

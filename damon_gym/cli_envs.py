@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import SupportsFloat
 
 DEFAULT_POLICIES = ("random", "bandwidth-weights", "instant-oracle")
 ROW_EVERY = 10  # steps between two rows of `damon-gym run`
@@ -52,7 +53,7 @@ class _Tally:
         self.migrated: list[int] = []
         self.pingpong: list[int] = []
 
-    def add(self, r: float, info: dict) -> None:
+    def add(self, r: SupportsFloat, info: dict) -> None:
         self.reward.append(float(r))
         self.perf.append(float(info["perf_norm"]))
         self.migrated.append(int(info["migrated_bytes"]))
@@ -75,13 +76,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     policy, all on the same (scenario, seed), stepped together; a row every ROW_EVERY steps
     and one summary line per policy."""
     if args.list:
-        for i in _damon_ids():
-            print(i)
+        for env_id in _damon_ids():
+            print(env_id)
         return 0
     import gymnasium as gym
     from tqdm import tqdm
 
     from damon_gym.agents.registry import make_agent
+    from damon_gym.envs.base import DamonEnv
     from damon_gym.envs.registration import HORIZON
 
     ids = _damon_ids()
@@ -119,6 +121,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             last.append(env.reset(seed=seed))
         info0 = last[0][1]
         base = envs[0].unwrapped
+        if not isinstance(base, DamonEnv):
+            raise TypeError(f"env: {args.env} is not a DamonEnv ({type(base).__name__})")
         steps = base.max_steps
         tag = f"episode {ep + 1}/{args.episodes}: " if args.episodes > 1 else ""
         out.write(f"{tag}{args.env}, scenario {info0['scenario']} "

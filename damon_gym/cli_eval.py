@@ -69,6 +69,8 @@ def make_plots(out: Path, task: str, agents: list[str], scenario: str, seed: int
             traces.append(json.loads(p.read_text()))
         else:
             _, tr = run_job(Job(a, task, scenario, seed, trace=True))
+            if tr is None:  # run_job returns the trace whenever the job asks for one
+                raise RuntimeError(f"{a}: the episode returned no trace")
             _save_trace(out, tr)
             traces.append(tr)
     tag = f"{task}, {scenario} seed {seed}"
@@ -150,8 +152,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
                     on_trace=lambda tr: _save_trace(out, tr))
     wanted = {j.key for j in jobs}
     seen: set = set()
-    rows = [r for r in rows if row_key(r) in wanted  # this run's episodes, each once
-            and not (row_key(r) in seen or seen.add(row_key(r)))]
+    kept = []
+    for r in rows:  # this run's episodes, each once
+        if (k := row_key(r)) in wanted and k not in seen:
+            seen.add(k)
+            kept.append(r)
+    rows = kept
     summary = summarize(rows, task, order=agents)
     where = f"suite {args.suite}" if args.suite else ", ".join(scenarios)
     n_seeds = max(sum(1 for sc2, _ in episodes if sc2 == sc) for sc in scenarios)

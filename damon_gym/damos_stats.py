@@ -131,7 +131,7 @@ class DamosStatsCollector:
         self.times_s: list[float] = []
         self.perf: list[float | None] = []
         self._keys = [(b.kdamond_idx, b.context_idx, si) for b in sim.bindings
-                      for si in range(len(b.context.schemes.schemes))]
+                      for si in range(len(sim.schemes(b.kdamond_idx, b.context_idx)))]
         self._last = {k: self._counters(s) for k, s in zip(self._keys, self._schemes(), strict=True)}
         self._series: dict[tuple, dict[str, list]] = {k: {c: [] for c in COUNTERS} | {
             "esz": [], "active": [], "goals": []} for k in self._keys}
@@ -141,7 +141,8 @@ class DamosStatsCollector:
 
     # -- reading the simulation
     def _schemes(self) -> list:
-        return [s for b in self.sim.bindings for s in b.context.schemes.schemes]
+        return [s for b in self.sim.bindings
+                for s in self.sim.schemes(b.kdamond_idx, b.context_idx)]
 
     @staticmethod
     def _counters(s) -> dict[str, int]:

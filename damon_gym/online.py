@@ -8,13 +8,36 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from damon_gym.damon.core import Context
+from damon_gym.damos.engine import DamosEngine
 from damon_gym.damos.scheme import Scheme
-from damon_gym.formats.params import DamonParams, load_damon_params
+from damon_gym.formats.params import ContextParams, DamonParams, load_damon_params
+
+if TYPE_CHECKING:
+    from damon_gym.memory.topology import Topology
+    from damon_gym.simulation import ContextBinding
+
+
+def damos_engine(ctx: Context) -> DamosEngine:
+    """The DAMOS engine of a context (``Context.schemes`` is typed as the generic hook;
+    ``Simulation`` installs a :class:`DamosEngine` on every context it builds)."""
+    eng = ctx.schemes
+    if not isinstance(eng, DamosEngine):
+        raise TypeError(f"context has no DAMOS engine (schemes hook is {type(eng).__name__})")
+    return eng
 
 
 class OnlineChanges:
+    # provided by Simulation, which mixes this class in
+    bindings: list[ContextBinding]
+    params: DamonParams
+    topology: Topology
+
+    if TYPE_CHECKING:
+        def _schemes_of(self, cp: ContextParams, ki: int, ci: int) -> list[Scheme]: ...
+
     def commit(self, params: DamonParams | dict | str | Path) -> None:
         """Online update of the running contexts (damon_commit_ctx, shared/damon_spec.md §7):
         matched by index; attrs changes rescale counters; a target with regions gets them
@@ -54,7 +77,7 @@ class OnlineChanges:
     def _commit_schemes(ctx: Context, new: list[Scheme]) -> None:
         """damon_commit_schemes(): by index; extra running schemes removed, new ones appended
         with fresh state; the charged-target marker is dropped if its target went away."""
-        eng = ctx.schemes
+        eng = damos_engine(ctx)
         for i, src in enumerate(new):
             if i < len(eng.schemes):
                 eng.schemes[i].commit(src)
@@ -70,7 +93,7 @@ class OnlineChanges:
         """The running schemes of one context."""
         for b in self.bindings:
             if (b.kdamond_idx, b.context_idx) == (kdamond_idx, context_idx):
-                return b.context.schemes.schemes
+                return damos_engine(b.context).schemes
         raise ValueError(f"no context {kdamond_idx}.{context_idx}")
 
     def update_scheme(self, scheme_idx: int = 0, *, kdamond_idx: int = 0, context_idx: int = 0,
@@ -124,7 +147,7 @@ class OnlineChanges:
         params = self.params.model_copy(deep=True)
         for b in self.bindings:
             sps = params.kdamonds[b.kdamond_idx].contexts[b.context_idx].schemes
-            for sp, s in zip(sps, b.context.schemes.schemes, strict=False):
+            for sp, s in zip(sps, damos_engine(b.context).schemes, strict=False):
                 sp.quotas.effective_sz_bytes = int(s.qstate.esz)
                 for gp, g in zip(sp.quotas.goals, s.quota.goals, strict=False):
                     gp.current_value = int(g.current_value)

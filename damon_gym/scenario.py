@@ -273,7 +273,8 @@ class Scenario(BaseModel):
         seed = self.seed if seed is None else seed
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"seed: got {seed!r}; allowed: an int >= 0")
-        rng, drawn = episode_rng(seed), {}
+        rng = episode_rng(seed)
+        drawn: dict[str, Any] = {}
         data = self.model_dump(by_alias=True)
         data["workload"] = sample(data["workload"], rng, "workload", drawn)
         data["background"] = sample(data["background"], rng, "background", drawn)

@@ -113,6 +113,8 @@ def ops_verdict(filters: list[Filter], n: int, page_size: int,
             lo, hi = f.hugepage_size  # type: ignore[misc]
             has = np.full(n, lo <= page_size <= hi)
         else:  # young
+            if young is None:
+                raise ValueError("ops_verdict: a young filter needs the per-folio young state")
             has = young
         match = (has == f.matching) & ~decided
         verdict[match] = f.allow

@@ -65,7 +65,7 @@ def _scheme(action: str, nr: tuple[str, str], *, sz: int, target_nid: int | None
 
 
 def _context(ops: str) -> dict[str, Any]:
-    targets = [] if ops == "vaddr" else [{"pid": None, "regions": []}]
+    targets: list[dict[str, Any]] = [] if ops == "vaddr" else [{"pid": None, "regions": []}]
     return {"ops": ops, "targets": targets, "intervals": dict(INTERVALS),
             "nr_regions": {"min": 10, "max": 1000}, "schemes": []}
 

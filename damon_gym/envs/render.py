@@ -20,6 +20,8 @@ COLOURS = np.array([[66, 133, 244], [219, 68, 55], [244, 180, 0], [15, 157, 88]]
 
 
 def ansi(env: DamonEnv) -> str:
+    if env.sim is None:
+        raise RuntimeError("render: call reset() before render()")
     obs = env._observe()
     p = env._last_perf
     lines = [f"{env.spec.id if env.spec else type(env).__name__}  step {env.steps}  "

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -104,7 +105,7 @@ class ResultsFile:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._f = None
+        self._f: TextIO | None = None
 
     @staticmethod
     def read(path: str | Path) -> list[dict]:
@@ -148,9 +149,12 @@ class ResultsFile:
         self._f = open(self.path, "a", encoding="utf-8")
 
     def append(self, row: dict) -> None:
-        self._f.write(json.dumps(row, allow_nan=False) + "\n")
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        f = self._f
+        if f is None:
+            raise ValueError(f"{self.path}: not open (open_new or open_for_resume first)")
+        f.write(json.dumps(row, allow_nan=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
     def close(self) -> None:
         if self._f is not None:
@@ -174,7 +178,11 @@ def evaluate(jobs: list[Job], results: str | Path, *, resume: bool = False,
     from damon_gym.evaluation.backends import make_backend, run_jobs
 
     out = ResultsFile(results)
-    have = out.open_for_resume() if resume else (out.open_new() or [])
+    if resume:
+        have = out.open_for_resume()
+    else:
+        out.open_new()
+        have = []
     try:
         keys = {row_key(r) for r in have}
         todo = [j for j in jobs if j.key not in keys]

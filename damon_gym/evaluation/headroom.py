@@ -110,7 +110,7 @@ def headroom_row(task: str, scenario: str, seed: int, env_kwargs: dict | None = 
     bw = play(env, BandwidthWeightsAgent(env), options=opts)
     inst = play(env, InstantOracleAgent(env), options=opts)
     means = {k: ep.mean_reward() for k, ep in runs.items()}
-    best = max(means, key=means.get)
+    best = max(means, key=lambda k: means[k])
     return HeadroomRow(task=task, scenario=scenario, seed=seed,
                        scenario_hash=ep0.scenario_hash, steps=ep0.steps,
                        random=rnd.mean_reward(), best_constant=means[best],

@@ -68,12 +68,15 @@ def run_job(job: Job) -> tuple[dict, dict | None]:
     import gymnasium as gym
 
     import damon_gym  # noqa: F401  (registers the ids)
+    from damon_gym.envs.base import DamonEnv
 
     _, make_agent = agent_api()
     env_id = f"DamonGym/{job.task}-v0"
     sc = _scenario_arg(job)
     t0 = time.perf_counter()
     env = gym.make(env_id, disable_env_checker=True, scenario=sc).unwrapped
+    if not isinstance(env, DamonEnv):
+        raise TypeError(f"env: {env_id} is not a DamonEnv ({type(env).__name__})")
     agent = make_agent(job.agent, env)
     agent.reset(job.seed)
     obs, info = env.reset(seed=job.seed, options={"scenario": sc, "seed": job.seed})

@@ -46,6 +46,7 @@ def play(env, agent, *, seed: int | None = None, options: dict | None = None) ->
         cols["perf_norm"].append(float(info["perf_norm"]))
         cols["migrated"].append(int(info["migrated_bytes"]))
         cols["churn"].append(float(info["churn"]))
-    return Episode(*(np.asarray(cols[k]) for k in ("t_s", "reward", "perf_norm", "migrated",
-                                                     "churn")),
+    return Episode(t_s=np.asarray(cols["t_s"]), reward=np.asarray(cols["reward"]),
+                   perf_norm=np.asarray(cols["perf_norm"]), migrated=np.asarray(cols["migrated"]),
+                   churn=np.asarray(cols["churn"]),
                    scenario=info["scenario"], scenario_hash=info["scenario_hash"])

@@ -44,6 +44,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -354,8 +355,8 @@ def compare(real_dirs: list[Path], scenario_name: str, runs: int) -> dict:
     times = [float(t) for t in np.arange(snap, dur + 1e-9, snap)]
     sim_tls = [sim_timeline(sc, seed, times, kds) for seed in range(runs)]
     sim_ms = [timeline_metrics(t, vaddr=vaddr, node0_share=share) for t in sim_tls]
-    out = {"scenario": sc.name, "content_hash": sc.content_hash(), "sim_runs": runs,
-           "kernels": []}
+    out: dict[str, Any] = {"scenario": sc.name, "content_hash": sc.content_hash(),
+                           "sim_runs": runs, "kernels": []}
     for r in reals:
         ok = [x for x in r["runs"] if not x.get("refused") and x.get("t_on_up") is not None]
         real_tls = [real_timeline(x, kds) for x in ok]

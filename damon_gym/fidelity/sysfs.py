@@ -63,8 +63,8 @@ def sysfs_writes(params: DamonParams, *, paddr_nodes: list[int] | None = None
                   (f"{gp}/max_sample_us", str(g.max_sample_us))]
         w += [(f"{mp}/nr_regions/min", str(ctx.nr_regions.min)),
               (f"{mp}/nr_regions/max", str(ctx.nr_regions.max))]
-        targets = ctx.targets or ([] if ctx.ops != "paddr" else None)
-        if ctx.ops == "paddr" and not ctx.targets:
+        targets = list(ctx.targets)
+        if ctx.ops == "paddr" and not targets:
             from damon_gym.formats.params import TargetParams
             targets = [TargetParams()]
         if ctx.ops != "paddr" and not targets:
@@ -87,8 +87,8 @@ def sysfs_writes(params: DamonParams, *, paddr_nodes: list[int] | None = None
         if ctx.ops == "paddr":
             paddr_order += 1
         w.append((f"{cp}/schemes/nr_schemes", str(len(ctx.schemes))))
-        for s, sc in enumerate(ctx.schemes):
-            w += _scheme(sc, f"{cp}/schemes/{s}", f"{where}.schemes[{s}]", attrs)
+        for si, sc in enumerate(ctx.schemes):
+            w += _scheme(sc, f"{cp}/schemes/{si}", f"{where}.schemes[{si}]", attrs)
         nr_schemes.append(len(ctx.schemes))
     return w, nr_schemes
 

@@ -249,9 +249,9 @@ class FilterParams(_Model):
                 "hugepage_size": "hugepage_size"}.get(self.filter_type)
         if need and getattr(self, need) in (None, ""):
             _problems([f"{need}: required for a {self.filter_type} filter"])
-        if self.filter_type == "addr" and self.address_range[0] >= self.address_range[1]:
-            _problems([f"address_range: start {self.address_range[0]:,} is not below end "
-                       f"{self.address_range[1]:,}"])
+        rng = self.address_range
+        if self.filter_type == "addr" and rng is not None and rng[0] >= rng[1]:
+            _problems([f"address_range: start {rng[0]:,} is not below end {rng[1]:,}"])
         return self
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import zlib
 from dataclasses import replace as dataclass_replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ class RecordStreamWriter:
                     before, after = text.split('"snapshots":[]', 1)
                     put(("," if i else "") + before + '"snapshots":[')
                     with open(self._files[key].name) as spool:
-                        for chunk in iter(lambda s=spool: s.read(1 << 20), ""):
+                        for chunk in iter(partial(spool.read, 1 << 20), ""):
                             put(chunk)
                     put("]" + after)
                 put("]")

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from damon_gym.memory.system import MemorySystem
 
 
 class HotnessCurve:
@@ -98,11 +102,11 @@ class HotnessCurve:
         return cls([0.0, hot_fraction * fp, fp], [0.0, hot_share, 1.0], key=key)
 
     @classmethod
-    def from_memory(cls, mem: object, key: object = None) -> HotnessCurve:
+    def from_memory(cls, mem: MemorySystem, key: object = None) -> HotnessCurve:
         """From the live processes' page rates of a :class:`MemorySystem` (allocated pages)."""
-        parts = [p.vpage_rate[p.vpage_frame >= 0] for p in mem.procs if p.alive]  # type: ignore[attr-defined]
+        parts = [p.vpage_rate[p.vpage_frame >= 0] for p in mem.procs if p.alive]
         rates = np.concatenate(parts) if parts else np.zeros(1)
-        return cls.from_rates(rates, mem.page_size, key=key)  # type: ignore[attr-defined]
+        return cls.from_rates(rates, mem.page_size, key=key)
 
 
 # -------------------------------------------------------------------------------------------

@@ -207,6 +207,7 @@ def solve_optimum(h: np.ndarray, na: NodeArrays, N: float, think_ns: float,
 
     hi = x_bw * (1.0 - 1e-12)
     g_hi, f_hi = G(hi)
+    f_lo: np.ndarray | None
     if g_hi <= 0 and f_hi is not None:
         lo, f_lo, bw_bound = hi, f_hi, True
     else:

@@ -24,7 +24,7 @@ from damon_gym.memory.topology import Topology
 REGIMES = (("latency-bound", 0.3), ("transition", 0.9), ("bandwidth-bound", 0.99))
 
 
-def weighted_page_shares(weights: Sequence[float], capacities: Sequence[float],
+def weighted_page_shares(weights: Sequence[float], capacities: Sequence[float] | np.ndarray,
                          footprint_bytes: float) -> np.ndarray:
     """Share of the footprint on each node under weights ``weights`` when nodes fill up:
     water-filling (a full node keeps its capacity, the rest is re-split by weight)."""
@@ -50,7 +50,7 @@ def weighted_page_shares(weights: Sequence[float], capacities: Sequence[float],
     return placed / footprint_bytes
 
 
-def filled_in_order(order: Sequence[int], capacities: Sequence[float],
+def filled_in_order(order: Sequence[int], capacities: Sequence[float] | np.ndarray,
                     footprint_bytes: float) -> np.ndarray:
     """Share of the footprint on each node when nodes are filled one after the other in
     ``order`` (first-touch allocation spilling along the fallback order)."""

@@ -298,7 +298,7 @@ class MemorySystem:
         return self._migrate(frames[present], dest_node, now_us,
                              nr_not_present=int(len(p) - present.sum()), proc_idx=int(idx))
 
-    def migrate_page_groups(self, idx: int, pages: object, offs: object,
+    def migrate_page_groups(self, idx: int, pages: np.ndarray, offs: np.ndarray,
                             now_us: int) -> list[MigrationResult | None]:
         """``migrate_pages(idx, pages[offs[g]:offs[g + 1]], g, now_us)`` for every node ``g``
         in order (None for an empty group), in one numba call when every group is ascending."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from damon_gym.configs import CONFIG_DIR
 from damon_gym.errors import DamonGymError
@@ -70,10 +71,11 @@ class NodeSpec(BaseModel):
     @model_validator(mode="after")
     def _fill_defaults(self) -> NodeSpec:
         # frozen model: fill the derived defaults once, at validation time
+        rw = self.bw_read_gbps if self.bw_rw_gbps is None else self.bw_rw_gbps
         if self.bw_rw_gbps is None:
-            object.__setattr__(self, "bw_rw_gbps", self.bw_read_gbps)
+            object.__setattr__(self, "bw_rw_gbps", rw)
         if self.hmat_bw_gbps is None:
-            object.__setattr__(self, "hmat_bw_gbps", min(self.bw_read_gbps, self.bw_rw_gbps))
+            object.__setattr__(self, "hmat_bw_gbps", min(self.bw_read_gbps, rw))
         return self
 
     @property
@@ -183,7 +185,7 @@ def _short(value: Any, limit: int = 60) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: ErrorDetails) -> str:
     """One human line for one pydantic error: field path, bad value, what is allowed."""
     loc = tuple(err.get("loc", ()))
     path = _loc_str(loc)

@@ -104,8 +104,13 @@ def _literal(node: ast.AST, field: str, text: str) -> Any:
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_literal(x, field, text) for x in node.elts]
     if isinstance(node, ast.Dict):
-        return {_literal(k, field, text): _literal(v, field, text)
-                for k, v in zip(node.keys, node.values, strict=True)}
+        out = {}
+        for k, v in zip(node.keys, node.values, strict=True):
+            if k is None:  # {**x}: not a literal (refused below)
+                break
+            out[_literal(k, field, text)] = _literal(v, field, text)
+        else:
+            return out
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         v = _literal(node.operand, field, text)
         if isinstance(v, (int, float)):

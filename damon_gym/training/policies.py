@@ -66,6 +66,10 @@ class NodeSetExtractor(BaseFeaturesExtractor):
     (context_dim)]`` (``output="full"``, what the per-node heads read) or the context alone
     (``output="context"``, size-invariant, for plain MLP heads such as SAC's critics)."""
 
+    # buffers registered in __init__ (nn.Module's attribute lookup does not type them)
+    _node_log: th.Tensor
+    _global_log: th.Tensor
+
     def __init__(self, observation_space: gym.spaces.Box, node_dim: int = 64,
                  global_dim: int = 32, context_dim: int = 64, output: str = "full") -> None:
         want = N_MAX * NF + G
@@ -144,8 +148,10 @@ class NodeActionHead(nn.Module):
             if self.n_global else None
         for head in (self.per_node, self.glob):  # small last layer: start near the middle
             if head is not None:
-                nn.init.orthogonal_(head[-1].weight, gain=out_gain)
-                nn.init.zeros_(head[-1].bias)
+                last = head[-1]
+                assert isinstance(last, nn.Linear)  # _mlp(..., last_act=False) ends in one
+                nn.init.orthogonal_(last.weight, gain=out_gain)
+                nn.init.zeros_(last.bias)
 
     def forward(self, features: th.Tensor) -> th.Tensor:
         emb, mask, ctx = split_features(features, self.node_dim, self.context_dim)
@@ -157,6 +163,20 @@ class NodeActionHead(nn.Module):
         if self.glob is not None:
             parts.append(self.glob(ctx))
         return th.cat(parts, dim=1)
+
+
+def _node_set(fe: nn.Module) -> NodeSetExtractor:
+    """The policy's features extractor, which the per-node heads read."""
+    if not isinstance(fe, NodeSetExtractor):
+        raise TypeError(f"features_extractor_class: {type(fe).__name__}; the node-set heads "
+                        "read a NodeSetExtractor's node encodings")
+    return fe
+
+
+def _action_dim(space: gym.Space) -> int:
+    if not isinstance(space, gym.spaces.Box):
+        raise TypeError(f"action space: {type(space).__name__}; the node-set heads need a Box")
+    return int(space.shape[0])
 
 
 class _Latent(nn.Module):
@@ -208,17 +228,23 @@ class NodeSetPolicy(ActorCriticPolicy):
                          **kwargs)
 
     def _build_mlp_extractor(self) -> None:
-        fe = self.features_extractor
-        self.mlp_extractor = _Latent(fe.features_dim, fe.context_dim, _vf_arch(self.net_arch))
+        fe = _node_set(self.features_extractor)
+        # SB3 declares an MlpExtractor; it uses only latent_dim_pi/vf and forward_actor/critic,
+        # which _Latent provides
+        self.mlp_extractor = _Latent(  # type: ignore[assignment]
+            fe.features_dim, fe.context_dim, _vf_arch(self.net_arch))
 
     def _build(self, lr_schedule) -> None:
         super()._build(lr_schedule)  # value net, log_std, orthogonal init, a Linear action net
-        fe = self.features_extractor
-        self.action_net = NodeActionHead(fe.node_dim, fe.context_dim, self.action_space.shape[0],
-                                         self.node_actions, hidden=self.head_dim)
-        # the optimiser must hold the new head's parameters, not the replaced Linear's
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1),
-                                              **self.optimizer_kwargs)
+        fe = _node_set(self.features_extractor)
+        self.action_net = NodeActionHead(fe.node_dim, fe.context_dim,
+                                         _action_dim(self.action_space), self.node_actions,
+                                         hidden=self.head_dim)
+        # the optimiser must hold the new head's parameters, not the replaced Linear's;
+        # optimizer_class is a concrete optimiser (Adam by default) taking lr, while torch
+        # types it as the base Optimizer, whose __init__ has none (SB3's _build does the same)
+        self.optimizer = self.optimizer_class(self.parameters(),  # type: ignore[call-arg]
+                                              lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -235,14 +261,16 @@ class NodeSetActor(Actor):
                              "allowed: False")
         kwargs["net_arch"] = []  # the latent is the features; the heads have their own layers
         super().__init__(*args, **kwargs)
-        fe = self.features_extractor
-        dim = self.action_space.shape[0]
+        fe = _node_set(self.features_extractor)
+        dim = _action_dim(self.action_space)
         self.head_dim, self.node_actions = head_dim, node_actions
         # absent slots: a squashed mean of tanh(-3) ~ -1 and the smallest std SAC allows
         self.mu = NodeActionHead(fe.node_dim, fe.context_dim, dim, node_actions, head_dim,
                                  absent=-3.0, out_gain=1.0)
-        self.log_std = NodeActionHead(fe.node_dim, fe.context_dim, dim, node_actions,
-                                      head_dim, absent=-20.0, out_gain=1.0)
+        # SB3's Actor types log_std by its gSDE branch (a Parameter); without gSDE (refused
+        # above) it is a module mapping the latent to log-stds, as this head is
+        self.log_std = NodeActionHead(  # type: ignore[assignment]
+            fe.node_dim, fe.context_dim, dim, node_actions, head_dim, absent=-20.0, out_gain=1.0)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()

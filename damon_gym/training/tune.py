@@ -98,7 +98,8 @@ def tune_trials(run: TrainRun, trials: int, sweep: dict[str, list], *,
     finally:
         if own:
             ray.shutdown()
-    errors = [r for r in results if r.error is not None]
+    # ResultGrid is a sequence by __len__/__getitem__ only
+    errors = [r for r in (results[i] for i in range(len(results))) if r.error is not None]
     rows = []
     for row in grid:
         summary_p = run.out / f"trial_{row['trial']}" / "summary.json"

@@ -171,10 +171,10 @@ def background_from_spec(spec: str | float | Sequence | dict | None, *, node: in
             steps = ((0.0, float(spec["cores"])),)
         else:
             steps = tuple(tuple(p) for p in spec.get("steps", [(0.0, 0)]))
-        tr = BackgroundTrace(steps, node, bpc, spec.get("period_s"),  # type: ignore[arg-type]
+        tr = BackgroundTrace(steps, node, bpc, spec.get("period_s"),
                              name=str(spec.get("preset", spec.get("name", ""))))
         return tr.time_scaled(float(spec["time_scale"])) if "time_scale" in spec else tr
     if isinstance(spec, Sequence):
-        return BackgroundTrace(tuple(tuple(p) for p in spec), node,  # type: ignore[misc]
+        return BackgroundTrace(tuple(tuple(p) for p in spec), node,
                                bytes_per_core_s)
     raise ValueError(f"background: cannot make a trace from {spec!r}")

@@ -351,7 +351,8 @@ def merge(workloads: Sequence[Workload], *, name: str | None = None,
     to the largest input's, ``write_fraction`` to the mean."""
     if not workloads:
         raise ValueError("workloads: got an empty list; allowed: at least one Workload")
-    procs, offsets = [], []
+    procs: list[ProcessSpec] = []
+    offsets: list[int] = []
     for w in workloads:
         offsets.append(len(procs))
         procs.extend(w.processes)

@@ -24,7 +24,7 @@ import numpy as np
 from damon_gym.errors import DamonGymError, read_text
 from damon_gym.units import parse_size
 from damon_gym.workloads.layout import process_vmas
-from damon_gym.workloads.model import Phase, ProcessSpec, RateSegment, Workload
+from damon_gym.workloads.model import Phase, ProcessSpec, RateSegment, VMASpec, Workload
 
 # masim's total access throughput is an unknown that needs calibration (workloads.md §1.2:
 # masim prints accesses/ms but no published numbers exist). 1e8 accesses/s (~10 ns per
@@ -289,7 +289,7 @@ def masim_workload(config: MasimConfig, *, accesses_per_s: float = MASIM_ACCESSE
     for v, r in zip(vmas[1:-1], config.regions, strict=True):
         v.populate = r.init_data not in (None, "none")
     proc = ProcessSpec(pid, config.name, vmas, start_s, None, populate=False)
-    first = {}
+    first: dict[str, VMASpec] = {}
     for v in vmas[1:-1]:
         first.setdefault(v.name, v)
     phases, t = [], float(start_s)

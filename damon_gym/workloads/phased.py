@@ -23,7 +23,7 @@ allocated). Rates follow hot_cold's convention (workloads/fields.py): ``hot_prob
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -36,11 +36,17 @@ PHASE_KEYS = ("duration_s", "footprint", "hot_fraction", "hot_prob", "hot_at", "
 DEFAULT_PID = 1000
 
 
+@overload
+def _number(ph: Mapping[str, Any], key: str, default: float, lo: float, hi: float,
+            where: str) -> float: ...
+@overload
+def _number(ph: Mapping[str, Any], key: str, default: None, lo: float, hi: float,
+            where: str) -> float | None: ...
 def _number(ph: Mapping[str, Any], key: str, default: float | None, lo: float, hi: float,
             where: str) -> float | None:
-    v = ph.get(key, default)
-    if v is None:
-        return None
+    v = ph.get(key)
+    if v is None:  # absent or null: the default
+        return default
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
             or not lo <= float(v) <= hi:
         raise ValueError(f"{where}.{key}: got {v!r}; allowed: a number in [{lo}, {hi}]")
