@@ -1,11 +1,11 @@
-"""Baseline heuristic agents of ../shared/perf_model.md §3, mapped onto the env's actions.
+"""Baseline heuristic agents of [PM 3] (docs/model.md#pm-3), mapped onto the env's actions.
 
 Every agent has the protocol of ``damon_gym.agents.base.Agent`` (``reset(seed)``, ``act(obs, info)``)
 and works on the Box action spaces of all three tasks: the interleave part (Interleave and
 Joint: dests weight shares and the scheme's quota) and the tiering part (Tiering and Joint:
 demote/promote quotas and the fast node's free/used goal targets) are decided separately; an
 agent with nothing to say about one part holds the upstream setting there (damo's mem_tier
-recipe: 200 MiB per 1 s each, 50 bp free / 9970 bp used, perf_model.md §3 B5).
+recipe: 200 MiB per 1 s each, 50 bp free / 9970 bp used, [PM 3 B5]).
 
 What a real system has, and so what these baselines may read: the observation (DAMON's view,
 measured utilisation and loaded latency, the static bandwidth / idle-latency shares), the
@@ -90,7 +90,7 @@ def fast_share_split(base, fast_share: float) -> np.ndarray:
 
 
 def auto_weights(base) -> np.ndarray:
-    """The kernel's weighted-interleave auto weights (perf_model.md §3 B2: weightiness 32,
+    """The kernel's weighted-interleave auto weights ([PM 3 B2]: weightiness 32,
     floor, min 1, divided by the GCD) of the machine's firmware bandwidths."""
     return np.asarray(base.topology.auto_weights(), dtype=np.float64)
 
@@ -194,8 +194,7 @@ class NoopAgent(Baseline):
 
 
 class FirstTouchAgent(Baseline):
-    """B0, default Linux: first-touch local with spill, no DAMOS migration (perf_model.md §3
-    B0). The allocation is the scenario's mempolicy (first touch unless it says otherwise);
+    """B0, default Linux: first-touch local with spill, no DAMOS migration ([PM 3 B0]). The allocation is the scenario's mempolicy (first touch unless it says otherwise);
     the env cannot switch DAMOS off, so the quota is the minimum (4 MiB per 1 s) with the
     weights all on the CPU's node (whatever little moves, moves towards local). Tiering: both
     quotas at the minimum and goals that ask for nothing once the fast node is full (10 bp
@@ -213,7 +212,7 @@ class FirstTouchAgent(Baseline):
 
 
 class EqualInterleaveAgent(Baseline):
-    """B1, MPOL_INTERLEAVE: every node weight 1 (perf_model.md §3 B1, the "-78 %" reference
+    """B1, MPOL_INTERLEAVE: every node weight 1 ([PM 3 B1], the "-78 %" reference
     [C S2]). An allocation-time policy: the env's allocation is the scenario's mempolicy, so
     B1 holds equal dests weights at the minimum quota (placement only, like B2); on a scenario
     allocated 1:1 (anchor1-stream-spr-1to1) that is exactly MPOL_INTERLEAVE. Tiering: holds the upstream mem_tier settings (200 MiB/s each, 50 bp free / 9970 bp used). Reads nothing."""
@@ -225,7 +224,7 @@ class EqualInterleaveAgent(Baseline):
 
 
 class BandwidthWeightsStatic(Baseline):
-    """B2, the kernel's weighted-interleave auto mode [C S3, S4] (perf_model.md §3 B2): the
+    """B2, the kernel's weighted-interleave auto mode [C S3, S4] ([PM 3 B2]): the
     weights from the firmware bandwidths (weightiness 32, floor, min 1, divided by the GCD),
     held, at the minimum quota: placement only, as the kernel's weights only affect new
     allocations (the env's allocation is the scenario's mempolicy; on anchor1-stream-spr-28to3
@@ -244,7 +243,7 @@ class BandwidthWeightsStatic(Baseline):
 
 
 class BandwidthWeightsMigrate(BandwidthWeightsStatic):
-    """B2+M (Tabatabai's DAMOS multi-destination interleave [C S8, S9], perf_model.md §3 B2
+    """B2+M (Tabatabai's DAMOS multi-destination interleave [C S8, S9], [PM 3 B2]
     variant): the auto weights of B2 and a ``migrate_hot`` dests scheme that moves the
     already-allocated hot pages to match them, at 200 MiB per 1 s (``b2m-bw-weights-migrate:
     MIB`` sets another quota). The env's scheme is the hot-only variant (>= 5 % of samples,
@@ -261,7 +260,7 @@ class BandwidthWeightsMigrate(BandwidthWeightsStatic):
 
 class CaptionAgent(Baseline):
     """B3, Caption-style hill climbing of the slow-node share (Sun et al., MICRO 2023 [C S15];
-    perf_model.md §3 B3). Ratio 10 : x (fast : slow), x in [1, 20], starting at x = 1 with
+    [PM 3 B3]). Ratio 10 : x (fast : slow), x in [1, 20], starting at x = 1 with
     step s = +3. Every epoch (default 20 s; ``b3-caption:SECONDS``) the objective m is the
     epoch's mean measured throughput (``obs[100]``, X over the machine's peak, in percent;
     ``info["X"]`` is the same measurement in accesses/s) and Δ = m - m_prev (m_prev = m - 1 on
@@ -273,7 +272,7 @@ class CaptionAgent(Baseline):
     never happen after the start, so the weights reach existing hot pages through the dests
     scheme at 200 MiB per 1 s (without it the climb would measure nothing). Caption's linear
     PCM estimator (IPC, L1-miss and DDR read latency) is replaced by the measured throughput,
-    as §3 allows. Tiering: holds the upstream mem_tier settings (200 MiB/s each, 50 bp free / 9970 bp used). Reads ``obs[100]``, ``obs[12 f +
+    as [PM 3 B3] allows. Tiering: holds the upstream mem_tier settings (200 MiB/s each, 50 bp free / 9970 bp used). Reads ``obs[100]``, ``obs[12 f +
     7]`` (f the CPU's node) and the topology's bandwidths."""
 
     name = "b3-caption"
@@ -315,7 +314,7 @@ class CaptionAgent(Baseline):
 
 class ColloidAgent(Baseline):
     """B4, Colloid-style loaded-latency balancing (Vuppalapati & Agarwal, SOSP 2024 [C S6
-    code, 2 S7]; perf_model.md §3 B4). Every step: the EWMA loaded latencies
+    code, 2 S7]; [PM 3 B4]). Every step: the EWMA loaded latencies
     ``obs[12 i + 8]`` of the default (CPU's) node D and the alternate node A (more nodes: the
     highest- and the lowest-latency node, one pair per step); the access share p on D as DAMON
     sees it (``damon_access_shares``: the nr_accesses bands ``obs[12 i + 3..6]`` weighted by
@@ -387,7 +386,7 @@ class ColloidAgent(Baseline):
 
 
 class AllFastAgent(Baseline):
-    """Reference bound *all-fast* (perf_model.md §3 B11): every hot page on the CPU's node.
+    """Reference bound *all-fast* ([PM 3 B11]): every hot page on the CPU's node.
     Interleave: weights all on the CPU's node at the maximum quota; Tiering: promotion and
     demotion at the maximum quota with the fast node filled (9990 bp used) and only the
     minimum room kept (10 bp free). Not an optimum: when bandwidth-bound it loses to any

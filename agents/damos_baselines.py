@@ -1,6 +1,6 @@
 """Baselines that drive DAMOS goals and quotas: B5 (mem_tier), B6 (hot-share goals), B7
 (TPP/NUMAB-2), B8 (three regimes), B9 (ARMS-style cost-benefit) and the seed thread's two
-recipes (../shared/perf_model.md §3). The shared machinery and what a baseline may read are
+recipes ([PM 3], docs/model.md#pm-3). The shared machinery and what a baseline may read are
 in ``damon_gym.agents.baselines``."""
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ def _hold_tiering(base) -> tuple[int, int, int, int]:
 
 class MemTierAgent(Baseline):
     """B5, DAMOS self-tuned tiering: damo's mem_tier recipe and the kernel's mtier sample
-    (SJ Park, 2025 [C S24, S25, S26]; perf_model.md §3 B5). Tiering/Joint: demote
+    (SJ Park, 2025 [C S24, S25, S26]; [PM 3 B5]). Tiering/Joint: demote
     (migrate_cold, young pages rejected) and promote (migrate_hot, young pages only) at sz =
     200 MiB per 1 s, goals node_mem_free_bp(fast) = 50 and node_mem_used_bp(fast) = 9970 --
     the env's own recipe, which also fixes the access patterns, filters, quota weights and
-    the goal tuner (temporal by default; ``goal_tuner="consist"`` is §3's esz feedback loop);
+    the goal tuner (temporal by default; ``goal_tuner="consist"`` is the esz feedback loop of [PM 3 B5]);
     the monitoring intervals (access_bp 400 auto-tuning, 10..1000 regions) are the
     scenario's. Interleave: promotion to the fast node through the dests scheme (all weight
     on the CPU's node) at 200 MiB per 1 s. Reads nothing."""
@@ -51,7 +51,7 @@ class MemTierAgent(Baseline):
 
 class HotShareAgent(Baseline):
     """B6, bandwidth-aligned hot-share goals (Jonnalagadda's ``node_eligible_mem_bp`` /
-    ``node_ineligible_mem_bp`` PUSH/PULL schemes, RFC 2026 [C S11]; perf_model.md §3 B6). The
+    ``node_ineligible_mem_bp`` PUSH/PULL schemes, RFC 2026 [C S11]; [PM 3 B6]). The
     target hot share of node i is h_i = w_i / sum(w) of the B2 weights. The measured hot share
     is DAMON's (``obs[12 i + 2]``), with lag compensation: the bytes migrated in the last 10 s
     (``info["migrated_bytes"]``) are credited to the nodes they were sent to, over the hot
@@ -122,7 +122,7 @@ class HotShareAgent(Baseline):
 
 class TPPAgent(Baseline):
     """B7, TPP / NUMA-balancing tiering (NUMAB-2) (Al Maruf et al., ASPLOS 2023 [2 S21, S23];
-    kernel fair.c / page_alloc.c [C S6]; perf_model.md §3 B7): promotion-driven. Tiering:
+    kernel fair.c / page_alloc.c [C S6]; [PM 3 B7]): promotion-driven. Tiering:
     the promote quota at the maximum of the action space (NUMAB-2's 65536 MB/s rate limit is
     beyond it) while the fast node is below 9990 bp used; demotion only to keep TPP's
     demote_scale_factor headroom (200 bp free), at 200 MiB per 1 s (reclaim is paced by
@@ -143,7 +143,7 @@ class TPPAgent(Baseline):
 
 class ThreeRegimeAgent(Baseline):
     """B8, the three-regime policy (Huang Ying's outline, LSF/MM 2025 thread [C S61];
-    perf_model.md §3 B8), decided from the fast (CPU's) node's measured utilisation
+    [PM 3 B8]), decided from the fast (CPU's) node's measured utilisation
     u = ``obs[12 f + 7]`` and free capacity 1 - ``obs[12 f + 1]``: (1) free capacity (>= 2 %)
     and u < u_hi = 0.8 (latency-bound): fast-only weights, promote everything hot (dests all
     on the fast node at 200 MiB per 1 s; Tiering: B5 with the promote goal at 9990 bp);
@@ -196,7 +196,7 @@ class ThreeRegimeAgent(Baseline):
 
 class ArmsAgent(Baseline):
     """B9, ARMS-style threshold-free tiering (Yadalam et al., 2025, arXiv 2508.04417 [2 S33];
-    perf_model.md §3 B10, which gives only an outline [U]). Hotness: each node's access share
+    [PM 3 B10], which gives only an outline [U]). Hotness: each node's access share
     as DAMON sees it (``damon_access_shares``) smoothed by a short and a long EWMA (α = 0.5 /
     0.05); a move must pay off under both. Candidate moves shift δ in {1, 2, 4, 8}/32 of the
     access share from the node with the highest EWMA loaded latency (``obs[12 i + 8]``) to the
@@ -206,7 +206,7 @@ class ArmsAgent(Baseline):
     ``obs[12 i + 7]``, the moved utilisation δ sum_j u_j B_j / B_i with B the static bandwidth
     shares ``obs[12 i + 10]``) -- so a move that would load the destination past the knee is
     refused (bandwidth awareness). Cost: the copy time of the moved bytes (δ times the hot
-    set's size, ``hot_bytes``) at 7 GB/s (perf_model.md §2.7's B_copy, kdamond's time) plus
+    set's size, ``hot_bytes``) at 7 GB/s ([PM 2.7]'s B_copy, kdamond's time) plus
     the seconds of application traffic (64 B per access of the measured throughput
     ``info["X"]``) their read and write copy traffic displaces, weighted by the busier node's
     utilisation. The best move with benefit > cost

@@ -237,7 +237,7 @@ def _run_from(env, action, obs, info) -> _Run:
 
 
 class PhaseOracleRef:
-    """Reference *phase oracle* (perf_model.md §3 B11, docs/headroom.md): at its first
+    """Reference *phase oracle* ([PM 3 B11], docs/headroom.md): at its first
     ``act`` of an episode it copies the env it was made with (``copy.deepcopy`` of the
     unwrapped env, in the state the reset left) and finds, with
     ``damon_gym.agents.references.phase_oracle_schedule`` (as ``damon-gym headroom`` does), the best policy per phase

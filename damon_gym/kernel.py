@@ -4,7 +4,7 @@ Every name here mirrors the Linux mm/damon (or mm/mempolicy) function of the sam
 the same name with the ``damon_`` / ``damon_va_`` / ``kdamond_`` prefix dropped (e.g.
 ``moving_sum`` is ``damon_moving_sum``, ``merge_regions`` is ``kdamond_merge_regions``). They
 are pure functions in kernel units (bytes, microseconds, basis points) using the kernel's integer
-arithmetic, so the conformance vectors of shared/damon_spec.md section 10 can be checked directly.
+arithmetic, so the conformance vectors of [DS 10] (docs/damon_semantics.md) can be checked directly.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Online changes to a running Simulation's DAMON parameters, as damon_commit_ctx makes them
-(shared/damon_spec.md section 7), and the export of the running parameters to damo's format.
+[DS 7], and the export of the running parameters to damo's format.
 
 ``Simulation`` mixes this in; it needs ``bindings``, ``params``, ``topology`` and
 ``_schemes_of`` from it.
@@ -39,7 +39,7 @@ class OnlineChanges:
         def _schemes_of(self, cp: ContextParams, ki: int, ci: int) -> list[Scheme]: ...
 
     def commit(self, params: DamonParams | dict | str | Path) -> None:
-        """Online update of the running contexts (damon_commit_ctx, shared/damon_spec.md §7):
+        """Online update of the running contexts (damon_commit_ctx, [DS 7]):
         matched by index; attrs changes rescale counters; a target with regions gets them
         through damon_set_regions (surviving regions keep counters and age); a target without
         regions keeps its own. Adding or removing kdamonds/contexts is refused."""

@@ -120,7 +120,7 @@ class WorkloadSpec(BaseModel):
     keys merged over it), or exactly one of a generator with ``params``, a ``masim`` config
     file (``accesses_per_s``), or a damo record to ``replay`` (``replay_target``: record index,
     ``sample_us``: sampling interval when the record lacks it). ``u_target`` overrides the
-    built workload's intensity (perf_model.md §2.4); a list ``[[start_s, u], ...]`` makes it
+    built workload's intensity [PM 2.4]; a list ``[[start_s, u], ...]`` makes it
     change over time (phases of the workload that set their own intensity keep it). ``scale`` multiplies the built workload's
     bytes (the same pattern over ``scale`` times the memory, for a masim config or a record
     written for a small machine; see workloads/scaling.py). ``description``/``family``/``regime``/

@@ -4,7 +4,7 @@ damo accepts, for every numeric field, a JSON number, a string with thousands co
 "max" (2**64 - 1), sizes with binary suffixes (B, K/KB/KiB, M/MB/MiB, ... all powers of 1024),
 times with ns/us/ms/s/m/h/d (multi-part forms such as "1 m 21.097 s" included) and percentages.
 A bare number is taken in the unit the key names (``sz_bytes`` -> bytes, ``time_ms`` -> ms).
-(Facts from damo's _damo_fmt_str helpers, read for shared/workloads.md section 2.2.)
+(Facts from damo's _damo_fmt_str helpers, summarised in [WF 2.2].)
 
 This module sits below every layer of damon_gym and imports nothing from it.
 """

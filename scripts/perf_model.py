@@ -8,7 +8,7 @@ three regimes.
 The table lists X (accesses/s), the application's bandwidth, X/X*, the access-weighted mean
 latency and per-node utilisation for first-touch all-fast, 1:1 interleave, the kernel's
 bandwidth-derived weights (``Topology.auto_weights()``), Colloid's equal-latency split and the
-optimum (shared/perf_model.md §2.4-2.5). The plot shows X/X* against the share of accesses on
+optimum [PM 2.4-2.5]. The plot shows X/X* against the share of accesses on
 the slow node(s) for a latency-bound (u_target 0.3), a transition (0.9) and a bandwidth-bound
 (0.99) workload.
 """

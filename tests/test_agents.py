@@ -1,6 +1,6 @@
 """The baseline agents (agents/registry.py, agents/baselines.py, agents/damos_baselines.py):
 every agent on every smoke episode of every task, the registry's errors, and the orderings
-the performance model implies on the anchors (perf_model.md §2.4, §3)."""
+the performance model implies on the anchors ([PM 2.4, 3])."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def _perf(task: str, scenario: str, agent: str, horizon: int = 8) -> float:
 
 def test_b2_beats_b1_by_a_wide_margin_on_bandwidth_bound_stream(tmp_path):
     """STREAM on P1-SPR, each allocated by its own policy (the anchors' 1:1 and 28:3):
-    perf_model.md §2.4 check 1 measured 45-49 vs 190-218 GB/s (-78 %); ask for 3x."""
+    [PM 2.4 check 1] measured 45-49 vs 190-218 GB/s (-78 %); ask for 3x."""
     b1 = _perf("Interleave", _allocated(tmp_path, "anchor1-stream-spr-dram", "b1-interleave"),
                "b1-interleave")
     b2 = _perf("Interleave", _allocated(tmp_path, "anchor1-stream-spr-dram", "b2-bw-weights"),
@@ -177,7 +177,7 @@ def test_colloid_is_within_6_percent_of_the_instant_oracle(scenario):
 
 #: how far an agent's mean perf_norm may lie above the instant oracle's on an anchor episode:
 #: the oracle migrates at the maximum quota whenever the optimum is off, and its copy traffic
-#: and kdamond time cost X in those steps (perf_model.md §2.7; the largest such loss seen on
+#: and kdamond time cost X in those steps ([PM 2.7]; the largest such loss seen on
 #: the anchors is 1.4 % of the episode mean, anchor3-gups-p2-3x). Its reward additionally pays
 #: beta * churn per step, so rewards are compared with that churn credited back.
 ORACLE_TOLERANCE = 0.02

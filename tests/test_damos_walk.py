@@ -1,4 +1,4 @@
-"""The DAMOS walk under a size quota, region by region (shared/damon_spec.md sections 3.3, 4.5
+"""The DAMOS walk under a size quota, region by region ([DS 3.3, 4.5]
 and vector 76)."""
 
 from __future__ import annotations

@@ -296,7 +296,7 @@ def test_raw_ns_keys() -> None:
     assert s2.access_pattern.age.min == ("us", 5_000_000)
     assert s2.access_pattern.age.max == ("us", U64_MAX)
     assert s2.watermarks.interval_us == 5_000_000
-    # read without raw=True the same numbers mean ms/us: the quirk workloads.md warns about
+    # read without raw=True the same numbers mean ms/us: the quirk [WF 2.9] warns about
     s3 = load_damon_params(doc).kdamonds[0].contexts[0].schemes[0]
     assert s3.quotas.reset_interval_ms == 1_000_000_000
 

@@ -116,7 +116,7 @@ def test_damo_reads_back_unusual_values(tmp_path: Path) -> None:
 
 
 def test_raw_output_reads_back_with_raw_flag(tmp_path: Path) -> None:
-    """``--raw`` writes quota times, age bounds and the watermark interval in ns (§2.9)."""
+    """``--raw`` writes quota times, age bounds and the watermark interval in ns [WF 2.9]."""
     ours = load_damon_params(FIXTURES / "mem_tier.json")
     out = tmp_path / "p.json"
     save_damon_params(ours, out)

@@ -116,7 +116,7 @@ def test_round_trip(tmp_path: Path) -> None:
 
 
 def test_reader_tolerance(tmp_path: Path) -> None:
-    """§2.4: comma strings, human units, null percent/usec, missing optional keys, the
+    """[WF 2.4]: comma strings, human units, null percent/usec, missing optional keys, the
     fake trailing snapshot, raw-ns sample_interval_us."""
     doc = [{
         "target_id": "0",

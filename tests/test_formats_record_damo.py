@@ -135,7 +135,7 @@ def test_validate_fails_on_invalid_records(record_file: Path) -> None:
 
 
 def test_plain_json_is_not_read_by_damo(tmp_path: Path) -> None:
-    """workloads.md §2.1: damo dispatches on `file -b`, which says "JSON text data" for
+    """[WF 2.1]: damo dispatches on `file -b`, which says "JSON text data" for
     JSON on current systems; damo then runs perf script and fails. Hence json_compressed."""
     out = tmp_path / "plain.data"
     write_record(out, [synthetic()], fmt="json")

@@ -1,4 +1,4 @@
-"""Conformance vectors of shared/damon_spec.md section 10.3 (access counters, attrs, intervals
+"""Conformance vectors of [DS 10.3] (access counters, attrs, intervals
 auto-tuning) and vector 61 (damon_feed_loop_next_input), through ``damon_gym.kernel``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""DAMOS kernel-parity functions against shared/damon_spec.md section 10 (10.4-10.8)."""
+"""DAMOS kernel-parity functions against [DS 10] ([DS 10.4-10.8])."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Conformance vectors of shared/damon_spec.md section 10.1 (regions, split, merge, sz limit,
+"""Conformance vectors of [DS 10.1] (regions, split, merge, sz limit,
 aggregation reset), checked through ``damon_gym.kernel``. [B] = nr_accesses_bp era (the
 default switches), [N] = v7.2-era switches. KUnit vectors use min_region_sz 1."""
 
@@ -89,7 +89,7 @@ def test_merge_regions_of_age_rules():
     assert [r.age for r in regions] == [3, 3, 3, 3]  # inputs untouched
 
 
-# ---- kdamond_merge_regions repeat loop (derived from spec 1.8)
+# ---- kdamond_merge_regions repeat loop (derived from [DS 1.8])
 def test_merge_regions_doubles_threshold_until_count_fits():
     regions = [Region(10 * i, 10 * i + 10, nr_accesses=i, last_nr_accesses=i, age=5)
                for i in range(4)]
@@ -126,7 +126,7 @@ def test_merge_regions_counts_all_targets():
     assert [len(x) for x in out] == [2, 2]
 
 
-# ---- damon_region_sz_limit (spec 1.8)
+# ---- damon_region_sz_limit [DS 1.8]
 def test_region_sz_limit():
     t = [[Region(0, 6000)], [Region(10000, 14000)]]
     assert k.region_sz_limit(t, 10, 1) == 1000

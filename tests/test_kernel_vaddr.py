@@ -1,4 +1,4 @@
-"""Conformance vectors of shared/damon_spec.md section 10.2: damon_set_regions and the vaddr
+"""Conformance vectors of [DS 10.2]: damon_set_regions and the vaddr
 layout helpers (three regions, apply, even split), checked through ``damon_gym.kernel``.
 KUnit vectors use min_region_sz 1 (vaddr KUnit redefines DAMON_MIN_REGION to 1)."""
 
@@ -99,7 +99,7 @@ def test_three_regions_need_two_gaps(vmas):
 
 
 # ---- vector 29 (kunit apply_three_regions4) and apply_three_regions1..3, whose setup is
-# the same old regions; expected outputs derived from damon_set_regions (spec 1.13).
+# the same old regions; expected outputs derived from damon_set_regions [DS 1.13].
 OLD = [(10, 20), (20, 30), (50, 55), (55, 57), (57, 59), (70, 80), (80, 90), (90, 100)]
 
 
@@ -160,7 +160,7 @@ def test_evenly_split_aligns_piece_width():
     assert spans(out) == [(0, 12288), (12288, 24576), (24576, 4096 * 10 + 100)]
 
 
-# ---- [B] initial regions (spec 1.10)
+# ---- [B] initial regions [DS 1.10]
 PAGE = 4096
 VMAS = [(0, 10 * PAGE), (100 * PAGE, 130 * PAGE), (1000 * PAGE, 1060 * PAGE)]
 

@@ -1,5 +1,5 @@
 """mm/mempolicy.c parity: interleave index, static and dynamic weighted interleave, auto weights
-(shared/damon_spec.md section 8, vectors 10.7; perf_model.md section 2.9 anchors)."""
+([DS 8], vectors [DS 10.7]; [PM 2.9] anchors)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Topology presets (perf_model.md section 2.9), validation messages, scaling, fallback order."""
+"""Topology presets [PM 2.9], validation messages, scaling, fallback order."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Calibration of the performance model against published numbers (issue 4; perf_model.md §1,
-§2.4-2.7). Each test's docstring quotes the published figure it reproduces.
+"""Calibration of the performance model against published numbers (issue 4; [PM 1],
+[PM 2.4-2.7]). Each test's docstring quotes the published figure it reproduces.
 
 Intensity ``u_target`` is the fast node's utilisation with every page there [PM 2.4]; the
 bandwidth-bound anchors (STREAM, MERCI) run at ``u_target = 0.99`` (= u_max). At 0.95 the

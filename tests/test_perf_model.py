@@ -63,7 +63,7 @@ def two_node(cap_fast="1 GiB", cap_slow="1 GiB", **kw):
     (140, 0.72, 0.063, [(0.37, 173), (0.74, 234)]),
 ])
 def test_latency_fits_reproduce_published_points(L0, a, b, points):
-    """The §2.2 fits evaluated with L(u) = L0 (1 + a u + b u^2/(1-u)) are within 4 % of the
+    """The [PM 2.2] fits evaluated with L(u) = L0 (1 + a u + b u^2/(1-u)) are within 4 % of the
     measured points (the Vistara local 12 % point, 169 ns, is 10 % off and not checked)."""
     for u, lat in points:
         assert float(loaded_latency(np.array(u), L0, a, b)) == pytest.approx(lat, rel=0.04)

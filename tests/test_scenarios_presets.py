@@ -19,7 +19,7 @@ from damon_gym.workloads.presets import deep_merge, load_preset, preset_names
 MiB = 1 << 20
 TINY_BYTES = 512 * MiB  # tiny: 256 MiB DRAM + 256 MiB CXL
 
-#: one preset per row of perf_model.md §4 the issue asks for, plus the masim configs
+#: one preset per row of [PM 4] the issue asks for, plus the masim configs
 REQUIRED = {"stream", "gups", "gups-hotset-move", "ycsb-zipf", "taobench", "merci",
             "masim-tiering", "masim-stairs", "masim-zigzag", "masim-demo", "masim-100mb",
             "masim-default", "masim-mem-perf", "masim-complicated", "replay-masim-zigzag"}

@@ -1,4 +1,4 @@
-"""damon_gym.workloads.masim: the config grammar (shared/workloads.md §1.1) and the workload."""
+"""damon_gym.workloads.masim: the config grammar [WF 1.1] and the workload."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ FIX = Path(__file__).parent / "fixtures" / "masim"
 SHIPPED = ["100mb.cfg", "complicated_access_pattern", "default", "demo.cfg", "mem_perf.cfg",
            "stairs.cfg", "zigzag.cfg"]
 
-# (regions, phases, total ms) from workloads.md §1.6
+# (regions, phases, total ms) from [WF 1.6]
 EXPECTED = {"100mb.cfg": (1, 1, 5000), "complicated_access_pattern": (25, 5, 15000),
             "default": (3, 2, 2000), "demo.cfg": (2, 7, 40000), "mem_perf.cfg": (7, 15, 28100),
             "stairs.cfg": (10, 11, 60000), "zigzag.cfg": (2, 13, 70000)}

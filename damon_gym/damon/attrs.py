@@ -1,7 +1,7 @@
 """Monitoring attributes (struct damon_attrs) and their validation (damon_set_attrs).
 
 All intervals are microseconds, as in the kernel. Facts from mm/damon/core.c as summarised in
-shared/damon_spec.md sections 1.2, 1.5, 1.11 and 1.12.
+docs/damon_semantics.md [DS 1.2, 1.5, 1.11, 1.12].
 """
 
 from __future__ import annotations

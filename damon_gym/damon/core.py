@@ -4,7 +4,7 @@ One ``Context`` is one kdamond running one damon_ctx. ``run_until(t_us)`` advanc
 sampling intervals, in chunks that end exactly where the kernel's loop does something other
 than sampling (aggregation, scheme application, ops update), so that each chunk can be sampled
 in one draw (see ``sampling``). At those points the loop does what kdamond_fn does, in the
-kernel's order (shared/damon_spec.md section 1.3):
+kernel's order (docs/damon_semantics.md#ds-1-3):
 
     sample -> [aggregation] merge + age update -> schemes hook -> [aggregation] intervals
     tuning, reset (last_nr_accesses <- nr_accesses), split -> [update] ops.update
@@ -300,7 +300,7 @@ class Context:
         self.last_nr_regions = n
 
     def tune_intervals(self) -> None:
-        """kdamond_tune_intervals() (section 1.12): aim at access_bp of possible samples."""
+        """kdamond_tune_intervals() [DS 1.12]: aim at access_bp of possible samples."""
         g = self.attrs.intervals_goal
         max_events = 0
         events = 0

@@ -2,7 +2,7 @@
 
 Pure functions in kernel units (counts, basis points, microseconds) with the kernel's integer
 arithmetic, each mirroring the mm/damon/core.c function named in its docstring. Behaviour follows
-shared/damon_spec.md sections 1.5, 1.11, 1.12 and 5.3. [B] = nr_accesses_bp era (default),
+docs/damon_semantics.md [DS 1.5, 1.11, 1.12, 5.3]. [B] = nr_accesses_bp era (default),
 [N] = v7.2-era mvsum.
 """
 
@@ -108,7 +108,7 @@ def age_for_new_attrs(age: int, old_attrs: Attrs, new_attrs: Attrs) -> int:
 
 def update_monitoring_result(region: Region, old_attrs: Attrs, new_attrs: Attrs, *,
                              aggregating: bool = False, era: str = "B") -> Region:
-    """damon_update_monitoring_result() (spec 1.11), as called by damon_set_attrs().
+    """damon_update_monitoring_result() [DS 1.11], as called by damon_set_attrs().
 
     ``aggregating`` is the kernel's ``passed_sample_intervals < next_aggregation_sis`` (the
     change lands mid-window). [B]: not aggregating converts nr_accesses (bp = nr * 10000);
@@ -142,7 +142,7 @@ def update_monitoring_result(region: Region, old_attrs: Attrs, new_attrs: Attrs,
 
 
 def feed_loop_next_input(last_input: int, score: int) -> int:
-    """damon_feed_loop_next_input() (spec 5.3): goal 10000, min input 10000, unsigned long
+    """damon_feed_loop_next_input() [DS 5.3]: goal 10000, min input 10000, unsigned long
     (2**64 - 1) arithmetic with the kernel's overflow-safe compensation path."""
     goal = BP
     min_input = BP

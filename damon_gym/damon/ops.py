@@ -3,9 +3,9 @@
 An ops set knows how to give a target its initial regions (``init``), how to refresh them
 (``update``, every ops_update_interval), and how likely a sampled address of each region is to
 be found accessed in one sampling interval. The per-page probability is 1 - exp(-rate * tau) for
-the page's access rate and the sampling interval tau (shared/perf_model.md section 2.8); pages
+the page's access rate and the sampling interval tau [PM 2.8]; pages
 not backed by memory (gaps between VMAs, unallocated pages, free frames) are never accessed
-(shared/damon_spec.md section 1.4).
+[DS 1.4].
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 This is the readable reference for the array-based hot path: every function is pure (inputs are
 never mutated; new ``Region`` objects are returned), works in bytes with integer arithmetic and
-mirrors the kernel function named in its docstring. Behaviour follows shared/damon_spec.md
-sections 1.7-1.10 and 1.13; [B] (the nr_accesses_bp era, v6.7..v7.1) is the default and the [N]
+mirrors the kernel function named in its docstring. Behaviour follows docs/damon_semantics.md
+[DS 1.7-1.10, 1.13]; [B] (the nr_accesses_bp era, v6.7..v7.1) is the default and the [N]
 (v7.2-era) deltas are keyword switches.
 """
 
@@ -76,7 +76,7 @@ def merge_two_regions(left: Region, right: Region) -> Region:
 
 
 def update_age(r: Region, threshold: int, *, zero_nonzero_age_reset: bool = True) -> None:
-    """The age rule applied to each region inside damon_merge_regions_of() (spec 1.7).
+    """The age rule applied to each region inside damon_merge_regions_of() [DS 1.7].
 
     Mutates ``r``; only used on private copies."""
     if abs(r.nr_accesses - r.last_nr_accesses) > threshold:
@@ -149,7 +149,7 @@ def region_sz_limit(targets: Sequence[Sequence[Region]], min_nr_regions: int,
 
 def apply_min_nr_regions(regions_of_targets: Sequence[Sequence[Region]], min_nr_regions: int,
                          min_region_sz: int) -> tuple[int, list[list[Region]]]:
-    """damon_apply_min_nr_regions() ([N], spec 1.10): ``max_region_sz =
+    """damon_apply_min_nr_regions() ([N], [DS 1.10]): ``max_region_sz =
     align_up(region_sz_limit(), min_region_sz)``; every larger region is cut repeatedly at
     ``max_region_sz`` from its start (pieces copy the counters). Returns (max_region_sz, regions).
     """
@@ -235,7 +235,7 @@ def validate_ranges(ranges: Sequence[tuple[int, int]], min_region_sz: int) -> No
 
 def set_regions(regions: Sequence[Region], ranges: Sequence[tuple[int, int]],
                 min_region_sz: int = 4096) -> list[Region]:
-    """damon_set_regions() with the [N] validation (spec 1.13).
+    """damon_set_regions() with the [N] validation [DS 1.13].
 
     Regions intersecting no range are dropped; for each range the first and last intersecting
     regions are stretched to ``[align_down(start), align_up(end))`` and holes between them are

@@ -1,5 +1,5 @@
 """Kernel-parity layout helpers of mm/damon/vaddr.c: the three regions, their application on
-update, and the [B] initial even split (shared/damon_spec.md sections 1.10 and 2.1).
+update, and the [B] initial even split [DS 1.10, 2.1].
 
 Pure functions on byte addresses; ``Region`` objects are never mutated in place.
 """

@@ -1,4 +1,4 @@
-"""Where migrate_hot / migrate_cold send each folio (shared/damon_spec.md section 3.5).
+"""Where migrate_hot / migrate_cold send each folio [DS 3.5].
 
 Three behaviours, selected per scheme:
 

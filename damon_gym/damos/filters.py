@@ -1,7 +1,7 @@
 """DAMOS filters: core-layer (addr, target) per region, ops-layer (anon, young, hugepage_size,
 unmapped) per folio, with the kernel's allow/reject evaluation and default rule.
 
-Evaluation (shared/damon_spec.md section 6.2): core filters first, then ops filters, each group
+Evaluation [DS 6.2]: core filters first, then ops filters, each group
 in installation order; the first filter that matches decides (allow -> accept, reject ->
 reject; a core allow-match skips the ops group). When no filter of a group matches, the group's
 default is reject if its last filter is an allow filter, else accept -- except that the core

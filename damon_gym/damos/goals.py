@@ -1,7 +1,7 @@
 """DAMOS quota goals: metrics, the goal score and the two tuners (consist, temporal).
 
 Facts from mm/damon/core.c (damos_quota_score, damon_feed_loop_next_input,
-damos_set_effective_quota) as summarised in shared/damon_spec.md section 5. The
+damos_set_effective_quota) as summarised in docs/damon_semantics.md [DS 5]. The
 ``node_ineligible_mem_bp`` metric is the RFC's (R. Jonnalagadda, 2026) and is opt-in: it is
 ``10000 - node_eligible_mem_bp`` of the same node.
 """
@@ -78,7 +78,7 @@ def node_eligible_mem_bp(eligible_on_node: int, eligible_total: int) -> int:
 
 
 def next_esz_bp(tuner: str, esz_bp: int, score: int, sz: int) -> int:
-    """One step of a goal tuner (section 5.4) from the previous esz_bp and the goal score."""
+    """One step of a goal tuner [DS 5.4] from the previous esz_bp and the goal score."""
     if tuner == "consist":
         return feed_loop_next_input(max(esz_bp, 10000), score)
     if tuner == "temporal":

@@ -1,8 +1,8 @@
 """DAMOS quotas: effective size quota, priority scores, the score histogram and min_score.
 
 Kernel-parity pure functions (integer arithmetic, kernel units) plus the per-scheme ``Quota``
-state. Facts from mm/damon/core.c and ops-common.c as summarised in shared/damon_spec.md
-sections 4.1-4.4 and 5.
+state. Facts from mm/damon/core.c and ops-common.c as summarised in
+docs/damon_semantics.md [DS 4.1-4.4, 5].
 """
 
 from __future__ import annotations

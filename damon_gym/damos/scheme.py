@@ -3,7 +3,7 @@ for the context's attrs, and the private state the kernel keeps (quota, stats, n
 
 ``Scheme.from_params`` builds one from damo's JSON scheme object; ``commit`` copies the user
 fields of another scheme while keeping stats, quota state and next_apply_sis, as
-damon_commit_ctx does (shared/damon_spec.md section 7).
+damon_commit_ctx does [DS 7].
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Reading accepts JSON or YAML files, a JSON string or a dict; ``raw=True`` undoes damo's
 ``--raw`` quirk (quota times, age bounds and watermark interval written in nanoseconds,
-shared/workloads.md §2.9).
+[WF 2.9]).
 
 Writing uses damo's human form, exactly: sizes via units.format_size ("200 MiB", where damo
 itself writes the lossy "200.000 MiB"), times via format_time_us ("5 ms", "1 s"), permil and bp
@@ -54,7 +54,7 @@ _RAW_NS_KEYS = {("quotas", "time_ms"): 1_000_000, ("quotas", "reset_interval_ms"
 
 
 def _from_raw_ns(value: Any, div: int) -> Any:
-    """damo --raw writes these keys in ns (workloads.md §2.9 quirk): bring bare numbers back."""
+    """damo --raw writes these keys in ns ([WF 2.9] quirk): bring bare numbers back."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return value
     text = str(value).replace(",", "").strip()

@@ -2,7 +2,7 @@
 --format json``); reading and writing them is params_io's, and both are used through
 :mod:`damon_gym.formats.params`.
 
-Typed pydantic v2 models of the ``{"kdamonds": [...]}`` document (shared/workloads.md §2.9).
+Typed pydantic v2 models of the ``{"kdamonds": [...]}`` document [WF 2.9].
 Values keep the unit the field names: bytes, microseconds (``_us``), milliseconds (``_ms``),
 permil, basis points. Every numeric field reads damo's human form ("5 ms", "200.000 MiB",
 "0.1 %", "1,000", "max") as well as bare numbers in the key's unit.

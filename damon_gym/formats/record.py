@@ -1,4 +1,4 @@
-"""damo's access-record file (``damon.data``): read and write (shared/workloads.md §2.2-2.4).
+"""damo's access-record file (``damon.data``): read and write [WF 2.2-2.4].
 
 The file is a JSON list of records, one per kdamond/context/scheme/target, each holding the
 monitoring intervals and a time-ordered list of snapshots of the target's regions. damo writes
@@ -241,7 +241,7 @@ def _snapshot(ctx: _Ctx, kv: Any, intervals: RecordIntervals | None) -> RecordSn
     start_ns = -1 if start is None else _int(ctx, "start_time", start, "ns")
     sample = kv.get("sample_interval_us")
     if sample is not None:
-        # damo writes records raw, and its raw form of this key is ns (workloads.md §2.9):
+        # damo writes records raw, and its raw form of this key is ns [WF 2.9]:
         # a bare number is ns, a unit string ("5 ms") means what it says
         try:
             sample = (parse_int(sample) + 500) // 1000
@@ -308,8 +308,8 @@ def merge_records(records: Iterable[DamonRecord]) -> list[DamonRecord]:
 
 
 def read_record(path: str | os.PathLike[str], *, merge: bool = True) -> list[DamonRecord]:
-    """Read a damo record: zlib-compressed JSON or plain JSON. Tolerant as shared/workloads.md
-    §2.4 asks: comma strings and human units, null percent/usec (derived from the other),
+    """Read a damo record: zlib-compressed JSON or plain JSON. Tolerant as
+    [WF 2.4] asks: comma strings and human units, null percent/usec (derived from the other),
     missing optional keys, damo's trailing fake snapshot dropped, and (``merge``) records with
     equal kdamond/context/scheme/target merged."""
     name = os.fspath(path)
@@ -388,7 +388,7 @@ def write_record(path: str | os.PathLike[str], records: Sequence[DamonRecord],
                  fmt: str = "json_compressed") -> None:
     """Write ``records`` as damo's record file: ``json_compressed`` (zlib, what damo reads) or
     ``json`` (plain; damo 3.4.3 cannot read it on systems whose ``file`` says "JSON text
-    data"). Plain integers for addresses and times (§2.3). Atomic: a temporary file replaces
+    data"). Plain integers for addresses and times [WF 2.3]. Atomic: a temporary file replaces
     ``path`` only when complete, so an error or Ctrl-C leaves nothing half-written."""
     if fmt not in ("json_compressed", "json"):
         raise ValueError(f"fmt: got {fmt!r}; expected 'json_compressed' or 'json'")

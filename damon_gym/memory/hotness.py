@@ -1,7 +1,7 @@
 """Cumulative hotness ``H(c)`` of a workload phase and the feasible access-share set it implies.
 
-``H(c)`` is the share of all accesses that fall on the hottest ``c`` bytes (perf_model.md
-§2.5, [PM 2.5]): concave, increasing, ``H(0) = 0`` and ``H(footprint) = 1``. With pages relaxed
+``H(c)`` is the share of all accesses that fall on the hottest ``c`` bytes ([PM 2.5],
+docs/model.md#pm-2-5): concave, increasing, ``H(0) = 0`` and ``H(footprint) = 1``. With pages relaxed
 to fractional mass, an access-share vector ``f`` over nodes with capacities ``C_i`` (bytes) is
 achievable iff ``sum f = 1`` and ``sum_{i in S} f_i <= H(sum_{i in S} C_i)`` for every node
 subset ``S``. ``h(S) = H(C(S))`` is a concave function of a modular one, hence submodular and
@@ -93,7 +93,7 @@ class HotnessCurve:
     def two_level(cls, footprint_bytes: float, hot_fraction: float, hot_share: float = 0.9,
                   key: object = None) -> HotnessCurve:
         """``hot_fraction`` of the bytes get ``hot_share`` of the accesses, uniformly within
-        each level (the GUPS/Vistara mixture of perf_model.md §4)."""
+        each level (the GUPS/Vistara mixture of [PM 4])."""
         if not 0.0 < hot_fraction <= 1.0 or not 0.0 <= hot_share <= 1.0:
             raise ValueError("hot_fraction in (0, 1], hot_share in [0, 1]")
         if hot_fraction >= 1.0 or hot_share <= hot_fraction:

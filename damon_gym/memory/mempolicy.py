@@ -1,7 +1,7 @@
 """Kernel-parity pure functions of mm/mempolicy.c: (weighted) interleave node selection.
 
 Everything here is integer arithmetic on node ids and weights, written from the behaviour
-described in shared/damon_spec.md section 8 (and section 3.5 for DAMON's ``migrate_dests``,
+described in docs/damon_semantics.md [DS 8] (and [DS 3.5] for DAMON's ``migrate_dests``,
 which re-uses the same static rule). No kernel source is reproduced.
 
 Vocabulary:

@@ -1,6 +1,6 @@
 """The throughput optimum ``X*`` over feasible access shares, and Colloid's equal-latency split.
 
-perf_model.md §2.5 [PM 2.5]: ``X* = max over feasible f of X(f)`` (the closed loop of §2.4 with
+docs/model.md#pm-2-5 [PM 2.5]: ``X* = max over feasible f of X(f)`` (the closed loop of [PM 2.4] with
 the step's background traffic and no migration). Method, exact up to floating-point tolerances
 for any n <= 8 (no scipy):
 

@@ -2,7 +2,7 @@
 
 :func:`model_table` compares, for one topology and workload, first-touch all-fast, 1:1
 interleave, the kernel's bandwidth-derived weights (``Topology.auto_weights()``), Colloid's
-equal-latency split and the optimum ``X*`` (perf_model.md §2.4-2.5, §3 B0-B2). Interleaved
+equal-latency split and the optimum ``X*`` ([PM 2.4-2.5], [PM 3 B0], [PM 3 B1], [PM 3 B2]). Interleaved
 placements are hotness-blind: a node's access share equals its share of the pages; pages a
 full node cannot take spill to the other nodes in proportion to their weights (an
 approximation of the kernel's fallback). :func:`regime_curves` gives X/X* against the share of

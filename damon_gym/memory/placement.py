@@ -2,7 +2,7 @@
 
 Policies mirror the kernel's ``set_mempolicy(2)`` modes: MPOL_LOCAL (default first touch),
 MPOL_INTERLEAVE and MPOL_WEIGHTED_INTERLEAVE with its static, index-based node choice
-(shared/damon_spec.md section 8). When the chosen node has no free frame the allocation falls
+[DS 8]. When the chosen node has no free frame the allocation falls
 back along that node's zonelist (:meth:`Topology.fallback_order`).
 """
 

@@ -1,9 +1,9 @@
 """Machine topology: NUMA nodes (DRAM, CXL, HBM, remote socket) with capacity, bandwidth and
 loaded-latency curve, as typed and validated pydantic v2 models read from YAML presets.
 
-Presets live in ``configs/topologies/<name>.yaml`` (shared/perf_model.md section 2.9). Bandwidths
+Presets live in ``configs/topologies/<name>.yaml`` [PM 2.9]. Bandwidths
 are GB/s (1e9 bytes/s), latencies ns, capacities bytes (YAML may say "128 GiB").
-The loaded-latency curve of a node is ``L(u) = L0 * (1 + a*u + b*u**2/(1-u))`` (perf_model 2.2).
+The loaded-latency curve of a node is ``L(u) = L0 * (1 + a*u + b*u**2/(1-u))`` [PM 2.2].
 """
 
 from __future__ import annotations

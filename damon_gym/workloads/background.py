@@ -1,11 +1,11 @@
-"""Background (antagonist) memory traffic over time, as a workload input (perf_model.md §2.10).
+"""Background (antagonist) memory traffic over time, as a workload input [PM 2.10].
 
 Colloid's CacheLib runs drive a number of streaming antagonist cores on the default tier second
 by second [C S6 workloads/cachelib/bg]; its GUPS runs hold 0/5/10/15 cores ("0x".."3x") for a
 whole run [C S6]. A :class:`BackgroundTrace` is a piecewise-constant core count on one node,
 each core adding ``bytes_per_core_s`` bytes/s (default 7 GB/s, a choice [U] the spec leaves
 configurable). :meth:`BackgroundTrace.bg_at` gives the per-node traffic in bytes/s that the
-performance model adds to the node's demand (``bg_i`` of §2.1).
+performance model adds to the node's demand (``bg_i`` of [PM 2.1]).
 
 Presets (:func:`background_preset`): ``vary-10-5-15``, ``vary-pulse5``, ``vary-pulse5-400``,
 ``0x``, ``1x``, ``2x``, ``3x``, and ``none``.
@@ -21,7 +21,7 @@ from itertools import pairwise
 
 import numpy as np
 
-DEFAULT_BYTES_PER_CORE_S = 7e9  # one streaming antagonist core [U], perf_model.md §2.1
+DEFAULT_BYTES_PER_CORE_S = 7e9  # one streaming antagonist core [U], [PM 2.1]
 CORES_PER_X = 5  # Colloid's 1x/2x/3x = 5/10/15 antagonist cores [C S6]
 
 

@@ -1,4 +1,4 @@
-"""Workload generators: the primitives of perf_model.md §4 and their phase schedules.
+"""Workload generators: the primitives of [PM 4] and their phase schedules.
 
 Every generator builds a :class:`Workload` with realistic VMAs (heap | data in the mmap area |
 stack, see layout.py), takes ``u_target`` and ``write_fraction``, and draws all randomness

@@ -1,6 +1,6 @@
 """masim configuration files: reader, writer and conversion to a :class:`Workload`.
 
-The grammar follows masim's parser as documented in shared/workloads.md §1.1 (sjp38/masim,
+The grammar follows masim's parser as documented in [WF 1.1] (sjp38/masim,
 master @13e0241be549; no masim code is used here): the text up to its last newline is used
 (an unterminated last line is dropped); lines starting with ``#`` in column 0 are removed with
 their newline; the first blank line separates the regions paragraph from the phases; every
@@ -9,7 +9,7 @@ line or at the end of the file, so two blank lines in a row or a blank line at t
 empty phase, which is an error. Region lines have 2 or 3 comma fields (name verbatim, size in
 bytes, initial data file); pattern lines 4 or 5 (region name matched exactly, 1 random / 0
 sequential, stride bytes, integer weight, rw mode ro/wo/rw, default: the run's default,
-write-only). masim's missing NUL termination (workloads.md §1.3) is not reproduced. Numbers
+write-only). masim's missing NUL termination [WF 1.3] is not reproduced. Numbers
 are read strictly (masim's atoi would take "80abc" as 80; that is an error here).
 """
 
@@ -26,7 +26,7 @@ from damon_gym.units import parse_size
 from damon_gym.workloads.layout import process_vmas
 from damon_gym.workloads.model import Phase, ProcessSpec, RateSegment, VMASpec, Workload
 
-# masim's total access throughput is an unknown that needs calibration (workloads.md §1.2:
+# masim's total access throughput is an unknown that needs calibration ([WF 1.2]:
 # masim prints accesses/ms but no published numbers exist). 1e8 accesses/s (~10 ns per
 # single-threaded access burst step) is the assumed default; it only scales the rates.
 MASIM_ACCESSES_PER_S = 1e8
@@ -248,7 +248,7 @@ def format_masim_config(config: MasimConfig) -> str:
 
 def tiering_test_config(memsize: int | str, nr_regions: int, nr_phases: int,
                         phase_runtime_ms: int, rng: np.random.Generator | int) -> MasimConfig:
-    """What masim's tiering_test_config.py builds (workloads.md §1.4), seeded: regions r0..
+    """What masim's tiering_test_config.py builds [WF 1.4], seeded: regions r0..
     of memsize // nr_regions bytes; phases p0.. where every region is accessed randomly,
     write-only, with weights a fresh permutation of 0..nr_regions-1."""
     r = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)

@@ -187,7 +187,7 @@ class RateSegment:
 @dataclass
 class Phase:
     """[start_s, end_s): the segments (rates add up where they overlap) and an optional
-    write fraction and intensity (``u_target``, perf_model.md §2.4) overriding the
+    write fraction and intensity (``u_target``, [PM 2.4]) overriding the
     workload's: a phase with ``u_target`` 0.99 is bandwidth-bound even if the workload's
     other phases are latency-bound."""
 
@@ -236,7 +236,7 @@ def _fraction(name: str, v: object) -> float:
 @dataclass
 class Workload:
     """Processes and phases. Gaps between phases have zero rates; ``write_fraction`` is the
-    default for phases without one; ``u_target`` is the intensity of perf_model.md §2.4 (the
+    default for phases without one; ``u_target`` is the intensity of [PM 2.4] (the
     fast node's utilisation with every page there), ``u_schedule`` its changes over time."""
 
     name: str

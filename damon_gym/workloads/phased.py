@@ -9,7 +9,7 @@ Each phase is a mapping (every key but ``duration_s`` optional)::
      hot_prob: 0.9,           # share of the accesses that go to the hot set (default 0.9)
      hot_at: 0.25,            # where a contiguous hot block starts, as a fraction of the
                               # touched bytes; "scatter" draws a fresh scattered hot set
-     u_target: 0.99,          # intensity (perf_model.md §2.4): 0.3 latency-, 0.99
+     u_target: 0.99,          # intensity [PM 2.4]: 0.3 latency-, 0.99
                               # bandwidth-bound (default: the workload's)
      write_fraction: 0.5,     # default: the workload's
      rate: 2.0}               # multiplies the accesses/s DAMON sees (default 1.0)

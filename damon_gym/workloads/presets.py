@@ -6,7 +6,7 @@ it is::
     description: GUPS (Colloid): a 27.8 % hot set gets 90 % of the accesses
     family: gups                 # workload family (suites use it for train/test splits)
     regime: latency-bound        # what the preset is meant to exercise
-    anchor: perf_model.md §4 GUPS, Colloid
+    anchor: "[PM 4] GUPS, Colloid"
     generator: hot_cold          # or  masim: workloads/masim/stairs.cfg
     params: {...}                #     replay: workloads/damo_records/x.damon.data
 
