@@ -38,6 +38,13 @@ class Target:
     regions: RegionArrays = field(default_factory=RegionArrays)
     obsolete: bool = False
 
+    def process_index(self) -> int:
+        """``proc_idx`` of a vaddr target, which always names its process (callers of the
+        vaddr paths skip targets without one)."""
+        if self.proc_idx is None:
+            raise ValueError("a vaddr target without a process has no address space")
+        return self.proc_idx
+
 
 class SchemesHook:
     """What the context asks of a DAMOS engine (damon_gym.damos plugs in here).

@@ -68,13 +68,6 @@ class Ops:
         return None
 
 
-def _proc_idx(target: Target) -> int:
-    """The process index of a vaddr target (the callers skip targets without one)."""
-    if target.proc_idx is None:
-        raise ValueError("a vaddr target without a process has no address space")
-    return target.proc_idx
-
-
 class VaddrOps(Ops):
     """Virtual address spaces of processes (mm/damon/vaddr.c)."""
 
@@ -87,7 +80,7 @@ class VaddrOps(Ops):
         self._three: dict[int, tuple] = {}
 
     def _vmas(self, target: Target) -> list[tuple[int, int]]:
-        pm = self.memory.procs[_proc_idx(target)]
+        pm = self.memory.procs[target.process_index()]
         return list(zip(pm.vma_start.tolist(), pm.vma_end.tolist(), strict=True))
 
     def init(self, ctx: Context) -> None:
@@ -124,7 +117,7 @@ class VaddrOps(Ops):
 
     def _three_regions(self, t: Target, min_region_sz: int) -> list[tuple[int, int]] | None:
         """three_regions_of the target's VMAs (None: fewer than two gaps), kept per VMA set."""
-        idx = _proc_idx(t)
+        idx = t.process_index()
         pm = self.memory.procs[idx]
         key = (pm.vma_start.tobytes(), pm.vma_end.tobytes(), min_region_sz)
         c = self._three.get(idx)
@@ -137,7 +130,7 @@ class VaddrOps(Ops):
         return c[1]
 
     def _page_probs(self, target: Target, tau_us: int) -> tuple[np.ndarray, np.ndarray]:
-        key = _proc_idx(target)
+        key = target.process_index()
         pm = self.memory.procs[key]
         c = self._cache.get(key)
         if c is not None and c[0] == pm.version and c[1] == tau_us:
@@ -161,7 +154,7 @@ class VaddrOps(Ops):
         out = np.zeros(r.n)
         if r.n == 0 or not self.target_valid(target):
             return out
-        pm = self.memory.procs[_proc_idx(target)]
+        pm = self.memory.procs[target.process_index()]
         prefix, p = self._page_probs(target, tau_us)
         vaddr_mean_ps(prefix, p, pm.vma_start, pm.vma_end, pm.vma_page_base, self.page_shift,
                       r.start, r.end, r.n, out)
@@ -170,7 +163,7 @@ class VaddrOps(Ops):
     def window_arrays(self, target: Target, tau_us: int) -> tuple | None:
         if not self.target_valid(target):
             return None
-        pm = self.memory.procs[_proc_idx(target)]
+        pm = self.memory.procs[target.process_index()]
         prefix, p = self._page_probs(target, tau_us)
         return (MODE_VADDR, prefix, p, pm.vma_start, pm.vma_end, pm.vma_page_base, _NO_F, _NO_F)
 
@@ -178,7 +171,7 @@ class VaddrOps(Ops):
         out = np.zeros(addrs.shape[0])
         if not self.target_valid(target):
             return out
-        pm = self.memory.procs[_proc_idx(target)]
+        pm = self.memory.procs[target.process_index()]
         _, p = self._page_probs(target, tau_us)
         j = np.searchsorted(pm.vma_start, addrs, side="right") - 1
         ok = (j >= 0) & (addrs < pm.vma_end[np.maximum(j, 0)])
