@@ -52,6 +52,11 @@ QUOTA_PACE = ("migrate_hot's 64 MiB quota windows are wall-clock on both sides b
               "and, on 7.3 paddr, moves 42 MiB where the simulator moves 73 MiB; the pages "
               "that end on node 0 agree")
 
+FIRST_SECOND = ("not separated yet: after 1 s the simulator has 3,243-6,554 hot pages on node 0, "
+                "6.12 and 6.17 0-2,233 (7.3 agrees); the guest's slow pace (fewer aggregations "
+                "reach 5 samples in the first second) and TCG's slow page copies (64 MiB in "
+                "one apply) both delay the kernel; a quiet-host rerun tells them apart")
+
 #: (scenario, kernel series, metric) -> why the simulator and that kernel disagree; made from
 #: the fixtures (sim seeds 0..2), checked both ways by the test below
 KNOWN_DISAGREEMENTS: dict[tuple[str, str, str], str] = {
@@ -95,6 +100,8 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str, str], str] = {
     ]},
     **{(sc, "7.x", "target_bytes"): SPAN for sc in ("kernel-vaddr-stat", "kernel-vaddr-dests")},
     ("kernel-vaddr-dests", "7.x", "wss_p50"): COARSE,
+    ("kernel-paddr-migrate", "6.12", "hot_on_n0_1s"): FIRST_SECOND,
+    ("kernel-paddr-migrate", "6.17", "hot_on_n0_1s"): FIRST_SECOND,
     **{(sc, k, m): QUOTA_PACE for sc, k, m in [
         ("kernel-paddr-migrate", "6.17", "kd0.s1:migrate_hot.nr_applied"),
         ("kernel-paddr-migrate", "7.x", "kd0.s1:migrate_hot.sz_tried"),
