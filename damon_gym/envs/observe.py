@@ -60,16 +60,22 @@ def _vaddr_hot_bands(starts, ends, last_nr, max_nr, vma_start, vma_end, vma_base
 
 
 @njit(cache=True, error_model="numpy")
-def _add_bands(per_node, permil, hot_min, hot, bands):
-    """hot += bytes of regions at >= hot_min permil; bands[b] += bytes of the regions in band
-    b = digitize(permil, (1, 251, 501)) (paddr targets, whose node split is exact)."""
-    for i in range(per_node.shape[0]):
-        pm = permil[i]
+def _paddr_hot_bands(starts, ends, last_nr, max_nr, node_start, page_size, hot_min, hot,
+                     bands):
+    """Hot and band bytes per node of a paddr target: each region's bytes on each node are
+    its overlap with the node's physical range (exact: node ranges are contiguous), credited
+    in region order (the numpy reference sums the ``_node_fractions`` matrix instead)."""
+    nn = hot.shape[0]
+    for i in range(starts.shape[0]):
+        pm = last_nr[i] * 1000 // max_nr
         band = 0 if pm < 1 else (1 if pm < 251 else (2 if pm < 501 else 3))
-        for nd in range(per_node.shape[1]):
+        for nd in range(nn):
+            lo = node_start[nd] * page_size
+            hi = node_start[nd + 1] * page_size
+            v = float(max(min(ends[i], hi) - max(starts[i], lo), 0))
             if pm >= hot_min:
-                hot[nd] += per_node[i, nd]
-            bands[band, nd] += per_node[i, nd]
+                hot[nd] += v
+            bands[band, nd] += v
 
 
 def _node_fractions(env: DamonEnv, b, t) -> np.ndarray:
@@ -128,11 +134,13 @@ def hotness_by_node(env: DamonEnv) -> tuple[np.ndarray, np.ndarray]:
                                  mem.page_size.bit_length() - 1, SAMPLES_PER_REGION,
                                  HOT_MIN_PERMIL, hot, bands)
                 continue
+            if FAST:  # paddr
+                mem, r = env.sim.memory, t.regions
+                _paddr_hot_bands(r.start, r.end, r.last_nr_accesses, m, mem.node_start_frame,
+                                 mem.page_size, HOT_MIN_PERMIL, hot, bands)
+                continue
             per_node = _node_fractions(env, b, t)
             pm = t.regions.last_nr_accesses * 1000 // m  # permil of the maximum
-            if FAST:
-                _add_bands(per_node, pm, HOT_MIN_PERMIL, hot, bands)
-                continue
             hot += per_node[pm >= HOT_MIN_PERMIL].sum(axis=0)
             band = np.digitize(pm, (1, 251, 501))  # 0 | (0, 25 %] | (25, 50 %] | > 50 %
             for k in range(4):
