@@ -131,7 +131,7 @@ class Context:
     def add_target(self, target: Target) -> None:
         """Add a target while monitoring runs (vaddr init for it happens at once)."""
         self.targets.append(target)
-        if self.started and hasattr(self.ops, "init_target"):
+        if self.started:
             self.ops.init_target(self, target)
 
     def buffer(self, name: str, rows: int, cols: int, dtype=np.int64) -> np.ndarray:

@@ -22,7 +22,7 @@ from damon_gym.damon.vaddr_layout import (
 )
 from damon_gym.damon.windows import MODE_PADDR, MODE_VADDR, paddr_mean_ps, vaddr_mean_ps
 from damon_gym.memory.frames import sorted_unique
-from damon_gym.memory.system import MemorySystem
+from damon_gym.memory.system import MemorySystem, access_probability
 
 if TYPE_CHECKING:
     from damon_gym.damon.core import Context, Target
@@ -30,11 +30,6 @@ if TYPE_CHECKING:
 
 _NO_F = np.zeros(1)  # placeholders for the arrays of the other mode in window_arrays
 _NO_I = np.zeros(1, dtype=np.int64)
-
-
-def access_probability(rates: np.ndarray, tau_us: int) -> np.ndarray:
-    """P(page accessed during one sampling interval) = 1 - exp(-rate * tau)."""
-    return -np.expm1(-rates * (tau_us * 1e-6))
 
 
 class Ops:
@@ -47,6 +42,9 @@ class Ops:
         self.page_shift = int(memory.page_size).bit_length() - 1
 
     def init(self, ctx: Context) -> None:  # kdamond_init_ctx -> ops.init
+        pass
+
+    def init_target(self, ctx: Context, target: Target) -> None:  # a target added while running
         pass
 
     def update(self, ctx: Context) -> None:  # ops.update
@@ -203,7 +201,7 @@ class PaddrOps(Ops):
         mem = self.memory
         frames, cursor = mem.frame_changes_since(self._cursor)
         if frames is None or tau_us != self._tau:
-            self._values[:] = access_probability(mem.frame_rates(), tau_us)
+            self._values[:] = mem.frame_access_probabilities(tau_us)
             kernels.fenwick_build(self._values, self._tree)
             self._tau = tau_us
         elif frames.size:  # sorted and distinct (FrameChangeLog.since)
