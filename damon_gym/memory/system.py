@@ -39,6 +39,19 @@ from damon_gym.memory.topology import Topology
 MAX_FRAMES = 1 << 22
 
 
+def access_probability(rates: np.ndarray, tau_us: int) -> np.ndarray:
+    """P(page accessed during one sampling interval of ``tau_us``) = 1 - exp(-rate * tau), per
+    page (Poisson accesses at ``rate`` per second). Computed only where the rate is not zero
+    (free frames, idle pages): there it is exactly 0, and expm1 is the costly part."""
+    rates = np.asarray(rates, dtype=np.float64)
+    out = np.zeros(rates.shape)
+    nz = np.flatnonzero(rates)
+    if nz.size == rates.size:
+        return -np.expm1(-rates * (tau_us * 1e-6))
+    out[nz] = -np.expm1(-rates[nz] * (tau_us * 1e-6))
+    return out
+
+
 def _unique_in_order(arr: np.ndarray) -> np.ndarray:
     """``arr`` without repeats, first occurrences kept in their order."""
     if len(arr) < 2 or (arr[1:] > arr[:-1]).all():  # strictly increasing: no repeats
@@ -96,6 +109,7 @@ class MemorySystem:
         self.placement_version = 0  # bumped by every change of frame ownership
         self.fast_migration = True  # frames of one process migrate in numba (same result)
         self._rate_sums: tuple | None = None  # node_rate_sums cache
+        self._frame_p: tuple | None = None  # frame_access_probabilities cache
         self._buf = np.empty(0, dtype=np.int64)  # scratch of the numba migrations
 
     # ------------------------------------------------------------------ nodes and frames
@@ -222,6 +236,17 @@ class MemorySystem:
         proc.vpage_rate = r.copy()
         proc.version += 1
         self._log.new_epoch()
+
+    def frame_access_probabilities(self, tau_us: int) -> np.ndarray:
+        """``access_probability`` of every frame's page (0 for free frames), read-only: kept
+        until the next frame change, so every paddr context of the machine that rebuilds its
+        per-frame state at the same point shares one computation."""
+        key = (self.change_cursor(), tau_us)
+        if self._frame_p is None or self._frame_p[0] != key:
+            p = access_probability(self.frame_rates(), tau_us)
+            p.flags.writeable = False
+            self._frame_p = (key, p)
+        return self._frame_p[1]
 
     def frame_rates(self) -> np.ndarray:
         """Access rate of the page each frame holds (float64 per frame; 0 for free frames)."""
