@@ -201,6 +201,13 @@ def test_judge_uses_the_kernels_own_spread_as_floor():
     assert judge("regions", tight, _stats([130.0]))["verdict"] == "pass"  # 30 % of 100
     assert judge("regions", tight, _stats([131.0]))["verdict"] == "FAIL"
     assert judge("regions", _stats([float("nan")]), tight)["verdict"] == "n/a"
+    # a time that never came (inf) matches only another "never"
+    inf = float("inf")
+    assert judge("t_migrated_s", _stats([1.0, 2.0, inf]), _stats([inf]))["verdict"] == "FAIL"
+    assert judge("t_migrated_s", _stats([inf, inf, 6.4]), _stats([inf]))["verdict"] == "pass"
+    assert judge("t_migrated_s", _stats([inf]), _stats([1.0]))["verdict"] == "FAIL"
+    assert judge("t_migrated_s", _stats([2.0, 3.0]), _stats([4.5]))["verdict"] == "pass"  # 2 s
+    assert judge("t_migrated_s", _stats([2.0, 3.0]), _stats([4.6]))["verdict"] == "FAIL"
     assert set(TOLERANCES) >= {"regions", "wss_p50", "hot_boundary_err", "hot_nr_accesses",
                                "sz_applied", "hot_on", "cold_on", "t_found_s", "t_migrated_s"}
 

@@ -28,9 +28,11 @@ cold_on_n<k>        placement: all on the bound node, so a count elsewhere is wh
 hot_on_n0_1s        hot pages on node 0 at the first page count 1 s or more after DAMON started
                     (how fast promotion starts: a quota goal's first window)
 t_found_s           first snapshot whose estimated hot range overlaps >= 90 % of the true one
-                    and is at most 1.5 times its size (vaddr only)
+                    and is at most 1.5 times its size (vaddr only); "never" (inf) when no
+                    snapshot of the run does, which only another "never" matches
 t_migrated_s        first time >= 90 % of the hot pages meant for node 0 (all of them for
-                    target_nid 0, the node's dests share otherwise) are on node 0
+                    target_nid 0, the node's dests share otherwise) are on node 0; "never"
+                    likewise
 ==================  ============================================================================
 
 Pass/fail: ``|median(sim) - median(real)| <= max(abs_tol, rel_tol * |median(real)|,
@@ -249,7 +251,7 @@ def timeline_metrics(tl: dict, *, vaddr: bool, node0_share: float | None) -> dic
                 for e in (hot_estimate(r, true) for t, r in snaps if t >= 5.0 - 1e-6) if e]
         m["hot_boundary_err"] = float(np.median(errs)) if errs else nan
         found = [t for t, r in snaps if _found(hot_estimate(r, true), true)]
-        m["t_found_s"] = found[0] if found else nan
+        m["t_found_s"] = found[0] if found else math.inf   # never within the run
     else:
         m["hot_boundary_err"] = m["t_found_s"] = nan
     accs = [e[2] for e in (hot_estimate(r, true if vaddr else None) for _, r in late)
@@ -280,6 +282,7 @@ def timeline_metrics(tl: dict, *, vaddr: bool, node0_share: float | None) -> dic
         m["hot_on_n0_1s"] = float(first[1].get(0, 0)) if first and t_end >= 1.0 else nan
         m["t_migrated_s"] = nan
         if node0_share:
+            m["t_migrated_s"] = math.inf   # never within the run, unless found below
             total = sum(tl["pages"][0][1].values()) or sum(hot.values())
             want = 0.9 * node0_share * total
             for t, h, _ in tl["pages"]:
@@ -298,11 +301,18 @@ def _stats(vals: list[float]) -> dict:
 
 
 def judge(metric: str, real: dict, sim: dict) -> dict:
+    """pass / FAIL / n/a; a time that never came within the run (``inf``) equals only another
+    ``inf``."""
     tol = TOLERANCES[_family(metric)]
     if real["n"] == 0 or sim["n"] == 0:
         return {"verdict": "n/a", "allowed": None}
-    spread = real["max"] - real["min"]
-    allowed = max(tol.abs_tol, tol.rel_tol * abs(real["median"]), spread)
+    fin = [v for v in real["values"] if isinstance(v, (int, float)) and math.isfinite(v)]
+    spread = (max(fin) - min(fin)) if fin else 0.0
+    base = real["median"] if math.isfinite(real["median"]) else 0.0
+    allowed = max(tol.abs_tol, tol.rel_tol * abs(base), spread)
+    if math.isinf(sim["median"]) or math.isinf(real["median"]):
+        diff = 0.0 if sim["median"] == real["median"] else math.inf
+        return {"verdict": "pass" if diff == 0.0 else "FAIL", "allowed": allowed, "diff": diff}
     diff = abs(sim["median"] - real["median"])
     return {"verdict": "pass" if diff <= allowed else "FAIL", "allowed": allowed, "diff": diff}
 
@@ -398,6 +408,8 @@ def _series(tl: dict) -> dict:
 def _fmt(metric: str, v: float | None) -> str:
     if v is None:
         return "-"
+    if math.isinf(v):
+        return "never"
     if metric.startswith(("wss", "target_bytes")) or metric.endswith((".sz_tried", ".sz_applied")):
         return f"{v / MIB:,.1f} MiB"
     if metric.startswith("t_"):
