@@ -27,7 +27,15 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     k = sub.add_parser("kernel-run", help="run a scenario on a real Debian kernel under qemu "
-                       "and record what DAMON did (docs/fidelity.md)")
+                       "and record what DAMON did (docs/fidelity.md)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=(
+                           "examples:\n"
+                           "  damon-gym kernel-run --scenario kernel-paddr-migrate --kernel 7.x "
+                           "--runs 3 --out out/kr/paddr-7\n"
+                           "  damon-gym kernel-run --scenario kernel-paddr-migrate --kernel 6.17 "
+                           "--runs 1 --unmovable pipe:128MiB@0 --out out/kr/unmov\n"
+                           "one-time set-up: apt-get install -y --no-install-recommends "
+                           "qemu-system-x86 busybox-static cpio gcc libc6-dev"))
     k.add_argument("--scenario", required=True, help="scenario name or YAML path (kernel-*)")
     k.add_argument("--kernel", required=True, help="Debian kernel series: 6.12, 6.17, 7.x ...")
     k.add_argument("--runs", type=int, default=3, help="guest boots (each a fresh machine)")
@@ -43,7 +51,13 @@ def add_parsers(sub) -> None:
                    help="where kernels are fetched and unpacked (default ~/.cache/damon-gym/kernels)")
     k.set_defaults(func=cmd_kernel_run)
     f = sub.add_parser("fidelity", help="compare the simulator with kernel-run results: a "
-                       "markdown report with plots and pass/fail per metric")
+                       "markdown report with plots and pass/fail per metric",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=(
+                           "examples:\n"
+                           "  damon-gym fidelity --real out/kr/paddr-6.17 --real out/kr/paddr-7 "
+                           "--scenario kernel-paddr-migrate --runs 3 --out out/fid\n"
+                           "  damon-gym fidelity --real tests/fixtures/kernel/kernel-vaddr-stat/7.x "
+                           "--scenario kernel-vaddr-stat"))
     f.add_argument("--real", required=True, action="append",
                    help="a kernel-run output folder (repeatable: several kernels)")
     f.add_argument("--scenario", required=True, help="the scenario the real runs ran")
