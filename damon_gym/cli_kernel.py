@@ -62,7 +62,7 @@ def add_parsers(sub) -> None:
                    help="a kernel-run output folder (repeatable: several kernels)")
     f.add_argument("--scenario", required=True, help="the scenario the real runs ran")
     f.add_argument("--runs", type=int, default=3, help="simulator runs (seeds 0..N-1)")
-    f.add_argument("--out", default=None,
-                   help="report folder (default: <first --real>/fidelity)")
+    f.add_argument("--out", default="out/fidelity",
+                   help="report folder (default: out/fidelity)")
     f.add_argument("--json", default=None, help="also write the metrics as JSON here")
     f.set_defaults(func=cmd_fidelity)

@@ -505,7 +505,7 @@ def main_fidelity(args) -> int:
     from damon_gym.formats._fields import atomic_write_text
 
     res = compare([Path(d) for d in args.real], args.scenario, args.runs)
-    out = Path(args.out) if args.out else Path(args.real[0]) / "fidelity"
+    out = Path(args.out)
     png = out / f"{res['scenario']}.png"
     plot(res, png)
     md = markdown(res, png.name)
