@@ -79,13 +79,25 @@ def test_record_with_damo_params_file(tmp_path):
     (("record", "--damon-params", "/nonexistent.json"), "nonexistent"),
     (("heatmap", "--input", "/nonexistent.data", "--out", "x.png"), "nonexistent"),
 ])
-def test_bad_input_is_one_clear_error(args, needle):
-    r = run_cli(*args)
-    assert r.returncode == 2
-    assert "Traceback" not in r.stderr
-    lines = r.stderr.strip().splitlines()
+def test_bad_input_is_one_clear_error(args, needle, capsys):
+    from damon_gym.cli import main
+
+    assert main(list(args)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
     assert lines and all(ln.startswith("damon-gym: error:") for ln in lines)
-    assert needle in r.stderr
+    assert needle in err
+
+
+def test_bad_input_exits_2_with_one_line_from_the_shell():
+    """The same through ``python -m damon_gym.cli`` once (a process each is 1-2 s; the
+    cases above call main() in-process): exit status 2, no traceback."""
+    r = run_cli("record", "--scenario", "no-such-scenario")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("damon-gym: error:")
+    assert "no-such-scenario" in lines[0]
 
 
 def test_heatmap_png(default_record, tmp_path):
