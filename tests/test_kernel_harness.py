@@ -334,3 +334,29 @@ def test_init_conf_lists_the_snapshot_schemes():
     g = prepare(load_scenario("kernel-paddr-migrate"), snap_s=1, flush_us=1000, unmovable=[])
     assert 'SCHEMES="2 1"' in g["conf"] and 'SNAPSCHEMES="0:0"' in g["conf"]
     assert "KDCPU=0" in g["conf"] and "CPU=1" in g["conf"]
+
+
+def test_fetch_offline_uses_an_unpacked_kernel_and_names_what_is_missing(tmp_path, monkeypatch):
+    from damon_gym.fidelity.kernels import KernelFetcher
+
+    src = {"d.sources": "Types: deb\nURIs: http://deb.debian.org/debian\n"}
+    f = KernelFetcher(tmp_path, sources=src)
+    assert "deb http://deb.debian.org/debian trixie-backports main" in f.sources_list()
+
+    def offline(cmd, cwd=None):
+        if cmd[:2] == ["apt-get", "update"]:
+            raise HarnessError("apt-get update -q failed (exit 100): Could not resolve host")
+        return ""
+
+    monkeypatch.setattr(f, "_run", offline)
+    with pytest.raises(HarnessError, match="Could not resolve host"):
+        f.fetch("7.x")  # nothing unpacked yet: the network error is the message
+    vm = tmp_path / "x" / "7.3.4+deb13-amd64" / "usr" / "lib" / "modules" / "7.3.4+deb13-amd64"
+    vm.mkdir(parents=True)
+    (vm / "vmlinuz").write_bytes(b"kernel")
+    (vm / "config").write_text("CONFIG_DAMON=y\n")
+    img = f.fetch("7.x")
+    assert img.version == "7.3.4+deb13-amd64" and img.vmlinuz.name == "vmlinuz"
+    assert img.config is not None and img.config.name == "config"
+    with pytest.raises(HarnessError, match="no Debian kernel of series 6.17.*available series: 7.3"):
+        f.fetch("6.17")
