@@ -14,6 +14,7 @@ from damon_gym.damon.attrs import (
     IntervalsGoal,
     accesses_bp_to_nr_accesses,
     max_nr_accesses,
+    mult_frac,
     nr_accesses_to_accesses_bp,
 )
 from damon_gym.damon.counters import (
@@ -22,7 +23,6 @@ from damon_gym.damon.counters import (
     intervals_access_events,
     intervals_adaptation_bp,
     moving_sum,
-    mult_frac,
     next_sample_interval,
     nr_accesses_for_new_attrs,
     nr_accesses_mvsum,

@@ -78,8 +78,9 @@ def max_nr_accesses(attrs: Attrs) -> int:
     return min(attrs.aggr_interval // max(attrs.sample_interval, 1), UINT_MAX)
 
 
-def _mult_frac(x: int, numer: int, denom: int) -> int:
-    """The kernel's mult_frac(x, n, d) for non-negative integers."""
+def mult_frac(x, numer: int, denom: int):
+    """The kernel's mult_frac(x, n, d): ``x * n / d`` without the intermediate product, for
+    non-negative integers or integer numpy arrays (elementwise): the one implementation."""
     q, r = divmod(x, denom)
     return q * numer + r * numer // denom
 
@@ -89,9 +90,9 @@ def nr_accesses_to_accesses_bp(nr_accesses: int, attrs: Attrs) -> int:
     m = max_nr_accesses(attrs)
     if m == 0:
         return 0
-    return _mult_frac(nr_accesses, 10000, m)
+    return mult_frac(nr_accesses, 10000, m)
 
 
 def accesses_bp_to_nr_accesses(accesses_bp: int, attrs: Attrs) -> int:
     """damon_accesses_bp_to_nr_accesses()."""
-    return _mult_frac(accesses_bp, max_nr_accesses(attrs), 10000)
+    return mult_frac(accesses_bp, max_nr_accesses(attrs), 10000)

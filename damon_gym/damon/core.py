@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from damon_gym.damon import fastpath, kernels
-from damon_gym.damon.attrs import Attrs, max_nr_accesses
+from damon_gym.damon.attrs import Attrs, max_nr_accesses, mult_frac
 from damon_gym.damon.counters import next_sample_interval
 from damon_gym.damon.ops import Ops
 from damon_gym.damon.regions import RegionArrays
@@ -69,11 +69,6 @@ class SchemesHook:
 
     def may_sleep(self) -> bool:  # True if watermarks may deactivate the schemes
         return False
-
-
-def _mult_frac(x: np.ndarray, numer: int, denom: int) -> np.ndarray:
-    q, r = np.divmod(x, denom)
-    return q * numer + r * numer // denom
 
 
 class Context:
@@ -340,11 +335,11 @@ class Context:
                     continue
                 if convert and mo and mn:
                     if not aggregating:
-                        r.nr_accesses[:] = _mult_frac(_mult_frac(r.nr_accesses, 10000, mo), mn, 10000)
+                        r.nr_accesses[:] = mult_frac(mult_frac(r.nr_accesses, 10000, mo), mn, 10000)
                         r.nr_accesses_bp[:] = r.nr_accesses * 10000
                     else:
-                        r.last_nr_accesses[:] = _mult_frac(
-                            _mult_frac(r.last_nr_accesses, 10000, mo), mn, 10000)
+                        r.last_nr_accesses[:] = mult_frac(
+                            mult_frac(r.last_nr_accesses, 10000, mo), mn, 10000)
                         r.nr_accesses_bp[:] = r.last_nr_accesses * 10000
                         r.nr_accesses[:] = 0
                 if old.aggr_interval and new.aggr_interval:

@@ -15,18 +15,13 @@ from damon_gym.damon.attrs import (
     Attrs,
     accesses_bp_to_nr_accesses,
     max_nr_accesses,
+    mult_frac,
     nr_accesses_to_accesses_bp,
 )
 from damon_gym.damon.region import BP, Region, region_sz
 
 U32_MAX = 2**32 - 1
 ULONG_MAX = 2**64 - 1
-
-
-def mult_frac(x: int, numer: int, denom: int) -> int:
-    """mult_frac(x, numer, denom) for non-negative integers (no intermediate overflow)."""
-    q, r = divmod(x, denom)
-    return q * numer + r * numer // denom
 
 
 def moving_sum(mvsum: int, nomvsum: int, len_window: int, new_value: int) -> int:

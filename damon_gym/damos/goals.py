@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from damon_gym.damon.counters import feed_loop_next_input, mult_frac
+from damon_gym.damon.attrs import mult_frac
+from damon_gym.damon.counters import feed_loop_next_input
 
 ULONG_MAX = 2**64 - 1
 

@@ -247,7 +247,7 @@ def real_churn(churn: dict[str, Any], byte_scale: float) -> dict[str, Any]:
     rows = [[round(float(x) * k) for x in row] for row in churn["churn"].tolist()]
     out["churn"] = np.array(rows, dtype=np.int64).reshape(churn["churn"].shape)
     out["read_bytes"] = np.array([sum(r) for r in rows], dtype=np.int64)
-    out["write_bytes"] = np.array([sum(c) for c in zip(*rows)], dtype=np.int64)
+    out["write_bytes"] = np.array([sum(c) for c in zip(*rows, strict=True)], dtype=np.int64)
     out["moved_bytes"] = int(sum(sum(r) for r in rows))
     out["pingpong_bytes"] = int(round(churn["pingpong_bytes"] * k))
     out["nr_folios"] = int(round(churn["nr_folios"] * k))
