@@ -13,6 +13,7 @@ Every problem is a :class:`YamlError` (a ``ValueError``) whose message starts wi
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,20 @@ def parse_yaml(text: str, source: str = "<text>") -> Any:
 
 
 def read_yaml(path: str | Path) -> Any:
-    """The YAML document in the file at ``path`` (see :func:`parse_yaml`)."""
+    """The YAML document in the file at ``path`` (see :func:`parse_yaml`). A text already
+    parsed in this process is not parsed again (every env reset of a suite loads its scenario
+    files, and this pure-Python parser costs milliseconds where reading costs microseconds);
+    each call returns its own copy, which the caller may change."""
     p = Path(path)
-    return parse_yaml(read_text(p, "YAML file"), str(p))
+    text = read_text(p, "YAML file")
+    key = (str(p), text)
+    hit = _PARSED.get(key)
+    if hit is None:
+        hit = parse_yaml(text, str(p))
+        if len(_PARSED) >= 512:
+            _PARSED.clear()
+        _PARSED[key] = hit
+    return copy.deepcopy(hit)
+
+
+_PARSED: dict[tuple, Any] = {}
