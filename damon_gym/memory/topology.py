@@ -251,16 +251,15 @@ def load_topology(name_or_path: str | Path) -> Topology:
                                 f"{', '.join(available_topologies())} (or a path to a .yaml file)")
     if not p.is_file():
         raise TopologyError(f"{p}: no such topology file")
-    # parsed once per file version: every env reset asks for its machine again, and parsing
-    # the YAML costs milliseconds (Topology is frozen, so one object can serve every caller)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+    # validated once per file content: every env reset asks for its machine again, and
+    # validation costs a millisecond (Topology is frozen: one object serves every caller)
+    try:
+        data = read_yaml(p)
+    except YamlError as e:
+        raise TopologyError(str(e)) from None
+    key = (str(p), repr(data))
     topo = _LOADED.get(key)
     if topo is None:
-        try:
-            data = read_yaml(p)
-        except YamlError as e:
-            raise TopologyError(str(e)) from None
         topo = topology_from_dict(data, str(p))
         if len(_LOADED) >= 256:
             _LOADED.clear()
