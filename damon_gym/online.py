@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,19 @@ from damon_gym.formats.params import ContextParams, DamonParams, load_damon_para
 
 if TYPE_CHECKING:
     from damon_gym.memory.topology import Topology
-    from damon_gym.simulation import ContextBinding
+
+
+@dataclass
+class ContextBinding:
+    """Where one DAMON context of the parameters sits in the simulation (``Simulation`` keeps
+    one per context in ``bindings``)."""
+
+    kdamond_idx: int
+    context_idx: int
+    ops: str
+    context: Context
+    follow_all_processes: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 def damos_engine(ctx: Context) -> DamosEngine:

@@ -18,7 +18,6 @@ migrations at the granularity the kernel's loops would.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from damon_gym.memory.hotness import HotnessCurve
 from damon_gym.memory.migration import real_churn
 from damon_gym.memory.performance import PerformanceModel, PerfStep
 from damon_gym.memory.system import MemorySystem
-from damon_gym.online import OnlineChanges
+from damon_gym.online import ContextBinding, OnlineChanges
 from damon_gym.scenario import Scenario, ScenarioError, load_scenario
 
 US = 1_000_000
@@ -53,18 +52,6 @@ MAX_RUN_S = 86_400.0
 # hotness curves by a digest of the page rates (and their count and the page size), shared by
 # every simulation of the process; the curve is a function of the rates alone
 _HOTNESS: dict[tuple, HotnessCurve] = {}
-
-
-@dataclass
-class ContextBinding:
-    """Where one DAMON context of the parameters sits in the simulation."""
-
-    kdamond_idx: int
-    context_idx: int
-    ops: str
-    context: Context
-    follow_all_processes: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def _scheme_stats(s: Scheme) -> dict:
