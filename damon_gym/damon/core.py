@@ -177,9 +177,11 @@ class Context:
         return self.now_us + gap * max(self.attrs.sample_interval, 1)
 
     def run_until(self, t_us: int, *, events_only: bool = False) -> None:
-        """Advance by every whole sampling interval that ends at or before ``t_us``;
-        ``events_only``: only through chunks that end at a loop event (never one cut short
-        by ``t_us``), and not at all while watermarks may put the kdamond to sleep."""
+        """kdamond_fn()'s main loop up to ``t_us``: advance by every whole sampling interval
+        that ends at or before it (kdamond_wait_activation while watermarks deactivate every
+        scheme; sampling, then ``_step`` at each loop event); ``events_only``: only through
+        chunks that end at a loop event (never one cut short by ``t_us``), and not at all
+        while watermarks may put the kdamond to sleep."""
         if not self.started:
             self.start(self.now_us)
         if events_only and self.schemes is not None and self.schemes.may_sleep():
@@ -223,7 +225,10 @@ class Context:
             r.nr_accesses_bp[:] += 10000 * k - nr_samples * (r.last_nr_accesses * 10000 // len_window)
 
     def _step(self, merged: bool = False) -> None:
-        """One loop step after sampling; ``merged``: the aggregation's merge is done."""
+        """One kdamond_fn() iteration after sampling: kdamond_merge_regions() at an
+        aggregation, kdamond_apply_schemes(), then kdamond_tune_intervals(),
+        kdamond_reset_aggregated() and kdamond_split_regions() at an aggregation, and the ops'
+        update at its interval; ``merged``: the aggregation's merge is done."""
         passed = self.passed_sample_intervals
         snap_aggr = self.next_aggregation_sis
         snap_update = self.next_ops_update_sis

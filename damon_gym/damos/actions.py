@@ -156,6 +156,9 @@ def _apply_vaddr_dests(ctx: Context, s: Scheme, t: Target, starts: np.ndarray,
 
 def apply_action(ctx: Context, s: Scheme, ti: int, t: Target, starts: np.ndarray,
                  ends: np.ndarray, memory: MemorySystem) -> ActionResult:
+    """The ops' apply_scheme for a batch of regions: damon_va_apply_scheme() (vaddr) or
+    damon_pa_apply_scheme() (paddr), i.e. damos_va_migrate / damon_pa_migrate for the
+    migrate actions and nothing but the walk for ``stat``."""
     if (NUMBA_WALK and s.dests and s.action != "stat" and ctx.ops.name != "paddr"
             and all(f.is_core for f in s.filters)):
         return _apply_vaddr_dests(ctx, s, t, starts, ends, memory)

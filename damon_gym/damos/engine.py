@@ -86,6 +86,9 @@ class DamosEngine(SchemesHook):
         return 0 if 0 in waits else min(waits)
 
     def apply(self, ctx: Context) -> None:
+        """kdamond_apply_schemes(): for every due, active scheme damos_adjust_quota(), then
+        damon_do_apply_schemes() over the targets' regions (``walk_target``), and the next
+        apply time (next_apply_sis)."""
         passed = ctx.passed_sample_intervals
         due = [s for s in self.schemes if s.wmark_active and passed >= s.next_apply_sis]
         if not due:
@@ -271,6 +274,8 @@ class DamosEngine(SchemesHook):
         return idx + 1
 
     def walk_target(self, ctx: Context, s: Scheme, ti: int, t: Target) -> None:
+        """damon_do_apply_schemes() for one scheme and target: damos_skip_charged_region(),
+        then (unless the quota is full) the regions' damos_apply_scheme() in ``_walk``."""
         if s.max_nr_snapshots and s.stats.nr_snapshots >= s.max_nr_snapshots:
             return
         first = self._skip_charged(ctx, s, ti, t)
@@ -279,6 +284,9 @@ class DamosEngine(SchemesHook):
         s.stats.nr_snapshots += 1
 
     def _walk(self, ctx: Context, s: Scheme, ti: int, t: Target, first: int) -> None:
+        """damos_apply_scheme() over the target's regions from ``first``: the quota cut
+        (damos_quota_is_full / the region split at the quota's end), the ops' apply_scheme
+        (``actions.apply_action``), charging (charged_sz, total_charged_ns) and the stats."""
         r = t.regions
         st = s.qstate
         v = self._verdicts.pop(ti, None) if self._verdicts is not None else None
