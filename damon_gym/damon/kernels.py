@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from damon_gym.damon.rng_pointers import generator
+
 
 @njit(cache=True, error_model="numpy")
 def merge_regions_of(start, end, nr, last, bp, age, n, thres, sz_limit, zero_nonzero_reset,
@@ -229,6 +231,13 @@ def binomial_counts(rng, n, p, out):
     """out[i] = Binomial(n, p[i]) for every region (``binomial_batch``)."""
     m = p.shape[0]
     binomial_batch(rng, n, p, m, out, np.empty((4, m)))
+
+
+@njit(cache=True, error_model="numpy")
+def binomial_counts_p(rng_ptrs, n, p, out):
+    """``binomial_counts`` with the Generator given by ``rng_pointers.pointers(rng)``: the
+    same draws without numba's per-call cost of receiving the Generator object."""
+    binomial_counts(generator(rng_ptrs[0], rng_ptrs[1], rng_ptrs[2], rng_ptrs[3]), n, p, out)
 
 
 @njit(cache=True, error_model="numpy")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from damon_gym.damon import kernels
+from damon_gym.damon.rng_pointers import pointers
 
 if TYPE_CHECKING:
     from damon_gym.damon.core import Context, Target
@@ -31,7 +32,7 @@ class FastSampler:
                rng: np.random.Generator) -> np.ndarray:
         p = ctx.ops.region_mean_p(target, ctx.attrs.sample_interval)
         out = np.empty(p.shape[0], dtype=np.int64)
-        kernels.binomial_counts(rng, nr_samples, p, out)
+        kernels.binomial_counts_p(pointers(rng), nr_samples, p, out)
         return out
 
 
