@@ -357,6 +357,37 @@ class Simulation(OnlineChanges):
     def contexts(self) -> list[Context]:
         return [b.context for b in self.bindings]
 
+    def placement(self, pid: int | None = None) -> dict:
+        """Where a process's pages are: the live process with ``pid`` (default: the first
+        live one). Returns ``pid``, ``page_size`` and per VMA ``start``/``end`` (addresses as
+        :meth:`snapshot` gives them) with per page ``node`` (int8; -1: never touched) and
+        ``rate`` (accesses/s in the current phase), in address order -- copies, so the caller
+        may keep them. ``nodes_bytes`` sums the touched pages per node (the real machine's
+        bytes, the scale rule). Raises ValueError naming the live pids for an unknown one."""
+        mem = self.memory
+        live = [p for p in mem.procs if p.alive]
+        if pid is None:
+            if not live:
+                raise ValueError("placement: no live process")
+            proc = live[0]
+        else:
+            found = [p for p in live if p.pid == pid]
+            if not found:
+                raise ValueError(f"pid: {pid!r} is not a live process; live: "
+                                 f"{', '.join(str(p.pid) for p in live) or 'none'}")
+            proc = found[0]
+        vmas = []
+        for j in range(len(proc.vma_start)):
+            lo = int(proc.vma_page_base[j])
+            n = -(-(int(proc.vma_end[j]) - int(proc.vma_start[j])) // mem.page_size)
+            vmas.append({"start": int(proc.vma_start[j]), "end": int(proc.vma_end[j]),
+                         "node": proc.vpage_node[lo:lo + n].copy(),
+                         "rate": proc.vpage_rate[lo:lo + n].copy()})
+        touched = proc.vpage_node[proc.vpage_node >= 0].astype(np.int64)
+        per_node = np.bincount(touched, minlength=mem.nr_nodes) * mem.page_size
+        return {"pid": proc.pid, "page_size": mem.page_size, "vmas": vmas,
+                "nodes_bytes": [self.real_bytes(int(b)) for b in per_node]}
+
     def snapshot(self) -> list[dict]:
         """Per context and target: regions with start, end, nr_accesses, age (numpy arrays)."""
         out = []

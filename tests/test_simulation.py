@@ -138,3 +138,29 @@ def test_a_process_that_starts_later_is_monitored_from_its_start():
     snap = sim.snapshot()
     assert len(snap) == 1 and snap[0]["pid"] == sim.workload.processes[0].pid
     assert (snap[0]["last_nr_accesses"] >= 10).any()
+
+
+def test_placement_reports_every_page_of_a_process_and_refuses_unknown_pids():
+    """Simulation.placement: one node and rate per page of each VMA, in address order, that
+    agree with the machine's own per-node usage (all of the process's touched pages), and the
+    totals in the real machine's bytes; an unknown pid is refused naming the live ones."""
+    sim = Simulation(load_scenario("smoke-gups"), seed=0)
+    sim.run(2.0)
+    pl = sim.placement()
+    mem = sim.memory
+    proc = [p for p in mem.procs if p.alive][0]
+    assert pl["pid"] == proc.pid and pl["page_size"] == mem.page_size
+    nodes = np.concatenate([v["node"] for v in pl["vmas"]])
+    rates = np.concatenate([v["rate"] for v in pl["vmas"]])
+    assert nodes.shape == rates.shape == proc.vpage_node.shape
+    for v in pl["vmas"]:
+        assert v["node"].shape[0] == -(-(v["end"] - v["start"]) // mem.page_size)
+    # every touched page is on a node; the sums per node equal the frames the process owns
+    owned = np.bincount(mem.frame_node[mem.frame_proc == mem.procs.index(proc)],
+                        minlength=mem.nr_nodes)
+    assert np.array_equal(np.bincount(nodes[nodes >= 0], minlength=mem.nr_nodes), owned)
+    assert pl["nodes_bytes"] == [sim.real_bytes(int(c) * mem.page_size) for c in owned]
+    pl["vmas"][0]["node"][:] = 99  # a copy: the machine is unchanged
+    assert (proc.vpage_node != 99).all()
+    with pytest.raises(ValueError, match=rf"pid: 12345 is not a live process; live: {proc.pid}"):
+        sim.placement(12345)
