@@ -140,17 +140,16 @@ def sim_timeline(scenario, seed: int, times: list[float], snap_kds: list[int]) -
     from damon_gym.simulation import Simulation
 
     sim = Simulation(scenario, seed=seed)
-    proc = sim.memory.procs[0]
-    data = int(np.argmax(proc.vma_end - proc.vma_start))
-    base = int(proc.vma_page_base[data])
-    npg = int((proc.vma_end[data] - proc.vma_start[data]) // proc.page_size)
-    sl = slice(base, base + npg)
-    hot_mask = proc.vpage_rate[sl] > 0
+    pl = sim.placement()
+    page_size = pl["page_size"]
+    data = max(pl["vmas"], key=lambda v: v["end"] - v["start"])  # the workload's buffer
+    npg = (data["end"] - data["start"]) // page_size
+    hot_mask = data["rate"][:npg] > 0
     idx = np.flatnonzero(hot_mask)
     hot_range = None
     if idx.size:
-        hot_range = (int(proc.vma_start[data] + idx[0] * proc.page_size),
-                     int(proc.vma_start[data] + (idx[-1] + 1) * proc.page_size))
+        hot_range = (int(data["start"] + idx[0] * page_size),
+                     int(data["start"] + (idx[-1] + 1) * page_size))
     snaps: dict[int, list] = {k: [] for k in snap_kds}
     pages = []
     # the regions as a scheme sees them: at the aggregation (merged, not yet split for the
@@ -169,7 +168,8 @@ def sim_timeline(scenario, seed: int, times: list[float], snap_kds: list[int]) -
             b.context.aggregation_callbacks.append(hook(b.kdamond_idx))
 
     def count() -> tuple[dict, dict]:
-        nodes = proc.vpage_node[sl]
+        vma = max(sim.placement(pl["pid"])["vmas"], key=lambda v: v["end"] - v["start"])
+        nodes = vma["node"][:npg]
         h = np.bincount(nodes[hot_mask & (nodes >= 0)], minlength=sim.topology.nr_nodes)
         c = np.bincount(nodes[~hot_mask & (nodes >= 0)], minlength=sim.topology.nr_nodes)
         return ({i: int(v) for i, v in enumerate(h) if v},
