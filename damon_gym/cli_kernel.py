@@ -4,7 +4,7 @@
 into a damo record and a stats JSON (damon_gym/fidelity/harness.py).
 
 ``fidelity``: run the simulator N times on the same scenario and compare it with such runs,
-metric by metric, in a markdown report with plots and pass/fail (damon_gym/fidelity/compare.py).
+metric by metric, in a markdown report with plots and pass/fail (damon_gym/fidelity/compare.py, report.py).
 
 The parsers are added to ``damon_gym.cli``'s by :func:`add_parsers`."""
 
@@ -20,7 +20,7 @@ def cmd_kernel_run(args: argparse.Namespace) -> int:
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
-    from damon_gym.fidelity.compare import main_fidelity
+    from damon_gym.fidelity.report import main_fidelity
 
     return main_fidelity(args)
 

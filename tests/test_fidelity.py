@@ -24,10 +24,10 @@ from damon_gym.fidelity.compare import (
     compare,
     hot_estimate,
     judge,
-    markdown,
     timeline_metrics,
 )
 from damon_gym.fidelity.console import parse_console
+from damon_gym.fidelity.report import markdown
 
 FIX = Path(__file__).parent / "fixtures" / "kernel"
 SCENARIOS = ("kernel-vaddr-stat", "kernel-paddr-migrate", "kernel-vaddr-dests",
