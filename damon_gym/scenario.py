@@ -11,6 +11,7 @@ every problem is reported as one line naming the field, the value and what is al
     topology: tiny                  # preset name, a YAML path, or an inline mapping
     capacity_scale: 1.0
     page_size: 4 KiB
+    unmovable: [96 MiB, 0]          # optional: kernel (unmovable) memory per node, real bytes
     workload: {preset: gups, params: {size: 192 MiB}}   # or {generator: ..., params: ...},
                                     # {masim: path}, {replay: damo record path}; see WorkloadSpec
     background: vary-pulse5         # a background.py preset, cores, steps or a mapping; None
@@ -211,12 +212,30 @@ class Scenario(BaseModel):
     damon: str | dict[str, Any] | None = None
     sampler: Literal["fast", "reference"] = "fast"
     paddr_nodes: list[int] | None = None
+    #: unmovable (kernel) memory per node, the real machine's bytes (``[128 MiB, 0]``): the
+    #: lowest frames of each node, which no process owns and nothing migrates
+    unmovable: list[int] | None = None
     paddr_dests: Literal["kernel", "rfc_round_robin"] = "kernel"
     rfc_goal_metrics: bool = False  # allow the 2026 RFC goal metric node_ineligible_mem_bp
     seed: int = Field(default=0, ge=0)
     duration_us: int = Field(default=10_000_000, gt=0, alias="duration")
     sampled: dict[str, Any] = Field(default_factory=dict)
     base_dir: str | None = Field(default=None, exclude=True)
+
+    @field_validator("unmovable", mode="before")
+    @classmethod
+    def _unmovable(cls, v: Any) -> list[int] | None:
+        if v is None:
+            return None
+        if not isinstance(v, list):
+            raise ValueError(f"{v!r}: a list of sizes, one per node (e.g. [128 MiB, 0])")
+        out = []
+        for i, x in enumerate(v):
+            try:
+                out.append(parse_size(x, f"unmovable[{i}]"))
+            except UnitError as e:
+                raise ValueError(str(e)) from None
+        return out
 
     @field_validator("page_size", mode="before")
     @classmethod

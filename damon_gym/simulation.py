@@ -84,7 +84,11 @@ class Simulation(OnlineChanges):
         # refused before anything big is allocated: a workload larger than the machine, or a
         # simulation larger than the memory limit
         check_fits(self.workload, topology, scenario.page_size, self.byte_scale)
-        self.memory = MemorySystem(topology, page_size=scenario.page_size)
+        unmovable = None
+        if scenario.unmovable is not None:  # real bytes -> the scaled machine's
+            unmovable = [int(b * scenario.capacity_scale) for b in scenario.unmovable]
+        self.memory = MemorySystem(topology, page_size=scenario.page_size,
+                                   unmovable_bytes=unmovable)
         self.now_us = 0
         self._proc_of_spec: dict[int, int] = {}  # workload process index -> memory proc index
         self._change_times = [int(round(t * US)) for t in self.workload.change_times()]

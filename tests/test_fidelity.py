@@ -40,9 +40,11 @@ PACE = ("bench: the guest ran DAMON at 35-67 % of the pace its intervals ask (qe
         "are that much lower; tried_per_apply, the pace-free view, passes")
 TCG_ACCESS = ("bench: under TCG on a loaded host the runner's hot pages are seen in 5-10 of "
               "the 20 samples of an aggregation (vCPU starvation), the simulator's in 20")
-KERNEL_MEMORY = ("issue 14 #1, kernel memory is missing: node 0 holds the kernel's unmovable "
-                 "pages, migrate_cold's walk charges its quota to them and demotes 0 B on every "
-                 "kernel; the simulator has no unmovable memory and demotes 17 MiB")
+KERNEL_MEMORY = ("issue 14 #1, kernel memory: node 0 holds the kernel's unmovable pages and "
+                 "migrate_cold's walk charges its quota to them; with the guest's measured "
+                 "unmovable memory (kernel-vaddr-stat's `unmovable`) the simulator demotes 0 B "
+                 "like every kernel (17 MiB without it), but it tries 9 regions / 144 MiB in "
+                 "10 s where 6.12 and 6.17 (at the guest's slower pace, PACE) try 6 / 96-112 MiB")
 SPAN = ("issue 14 #3, the vaddr span: the kernel's three-region layout covers 0.35-1.2 GiB; "
         "its mmap-area and stack part is 256-258 MiB like the simulator's, the rest is the gap "
         "from the static runner's text (4 MiB) to its randomly placed brk heap, which the "
@@ -50,12 +52,12 @@ SPAN = ("issue 14 #3, the vaddr span: the kernel's three-region layout covers 0.
 COARSE = ("issue 14 #3: the kernel's regions around the hot block are larger at apply time "
           "(damo wss 39 MiB for the 25.6 MiB block on 7.3), the simulator's fit the block")
 QUOTA_PACE = ("migrate_hot's 64 MiB quota windows are wall-clock on both sides but the guest's "
-              "applies fall behind (PACE): the kernel spends the quota in fewer, larger applies "
-              "and, on 7.3 paddr, moves 42 MiB where the simulator moves 73 MiB; the pages "
-              "that end on node 0 agree")
+              "applies fall behind (PACE): the kernel spends the quota in fewer, larger applies; "
+              "the pages that end on node 0 agree")
 
 FIRST_SECOND = ("not separated yet: after 1 s the simulator has 3,243-6,554 hot pages on node 0, "
-                "6.12 and 6.17 0-2,233 (7.3 agrees); the guest's slow pace (fewer aggregations "
+                "6.12 and 6.17 0-2,233 (7.3 agrees), and it has them all there at 1 s where "
+                "6.12 takes 3.8 s; the guest's slow pace (fewer aggregations "
                 "reach 5 samples in the first second) and TCG's slow page copies (64 MiB in "
                 "one apply) both delay the kernel; a quiet-host rerun tells them apart")
 
@@ -102,19 +104,12 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str, str], str] = {
         ("kernel-paddr-goal", "7.x", "kd0.s0:stat.sz_tried"),
     ]},
     **{(sc, k, m): TCG_ACCESS for sc, k, m in [
-        ("kernel-paddr-migrate", "6.12", "hot_nr_accesses"),
         ("kernel-vaddr-dests", "7.x", "hot_nr_accesses"),
     ]},
     **{("kernel-paddr-migrate", k, m): KERNEL_MEMORY for k, m in [
         ("6.12", "kd1.s0:migrate_cold.sz_tried"),
-        ("6.12", "kd1.s0:migrate_cold.nr_applied"),
-        ("6.12", "kd1.s0:migrate_cold.sz_applied"),
         ("6.17", "kd1.s0:migrate_cold.nr_tried"),
         ("6.17", "kd1.s0:migrate_cold.sz_tried"),
-        ("6.17", "kd1.s0:migrate_cold.nr_applied"),
-        ("6.17", "kd1.s0:migrate_cold.sz_applied"),
-        ("7.x", "kd1.s0:migrate_cold.nr_applied"),
-        ("7.x", "kd1.s0:migrate_cold.sz_applied"),
     ]},
     **{(sc, "7.x", "target_bytes"): SPAN for sc in ("kernel-vaddr-stat", "kernel-vaddr-dests")},
     ("kernel-vaddr-dests", "7.x", "wss_p50"): COARSE,
@@ -123,10 +118,8 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str, str], str] = {
     ("kernel-paddr-goal", "7.x", "kd0.s1:migrate_hot.nr_tried"): NO_QUOTA_TRIES,
     ("kernel-paddr-migrate", "6.12", "hot_on_n0_1s"): FIRST_SECOND,
     ("kernel-paddr-migrate", "6.17", "hot_on_n0_1s"): FIRST_SECOND,
+    ("kernel-paddr-migrate", "6.12", "t_migrated_s"): FIRST_SECOND,
     **{(sc, k, m): QUOTA_PACE for sc, k, m in [
-        ("kernel-paddr-migrate", "6.17", "kd0.s1:migrate_hot.nr_applied"),
-        ("kernel-paddr-migrate", "7.x", "kd0.s1:migrate_hot.sz_tried"),
-        ("kernel-paddr-migrate", "7.x", "kd0.s1:migrate_hot.sz_applied"),
         ("kernel-vaddr-dests", "6.17", "kd0.s1:migrate_hot.nr_applied"),
     ]},
 }

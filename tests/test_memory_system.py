@@ -255,3 +255,45 @@ def test_plan_spill_equals_page_by_page(data, n):
                 for p in range(n)]
     got = plan_spill(np.asarray(pref, dtype=np.int64), np.asarray(free), fallback)
     assert list(got) == _naive_spill(pref, free, fallback)
+
+
+def test_unmovable_memory_takes_the_lowest_frames_for_good():
+    """unmovable_bytes: each node's lowest frames (rounded up to pages) belong to no process,
+    count as used, are never handed out by first touch, and a paddr migration of them moves
+    nothing (reported as not present); bad values name the field and the allowed range."""
+    t = small_topology(pages=(16, 8, 8))
+    mem = MemorySystem(t, unmovable_bytes=[3 * 4096 - 1, 0, 4096])
+    assert mem.unmovable_frames.tolist() == [3, 0, 1]
+    assert mem.used_frames.tolist() == [3, 0, 1] and mem.free_frames.tolist() == [13, 8, 7]
+    assert (mem.frame_proc[:3] == -2).all() and mem.frame_proc[16 + 8] == -2
+    idx = mem.add_process(1, [(0, 32 * 4096)])
+    mem.allocate(idx, np.arange(13), LocalPolicy(node=0))  # fills node 0's free frames
+    frames = mem.procs[idx].vpage_frame[:13]
+    assert frames.min() == 3 and mem.free_frames[0] == 0  # above the kernel's frames
+    mem.check_invariants()
+    res = mem.migrate_frames(np.arange(3), 1, now_us=0)  # the unmovable frames themselves
+    assert res.nr_moved == 0 and res.nr_not_present == 3 and (mem.frame_proc[:3] == -2).all()
+    mem.check_invariants()
+    for bad, msg in (([0, 0], r"unmovable: 2 values given; the machine has 3 nodes"),
+                     ([16 * 4096, 0, 0], r"unmovable\[0\]: 65536; allowed: 0 <= bytes < the "
+                                         r"node's capacity \(65536 B\)"),
+                     ([0, -1, 0], r"unmovable\[1\]: -1")):
+        with pytest.raises(ValueError, match=msg):
+            MemorySystem(t, unmovable_bytes=bad)
+
+
+def test_scenario_unmovable_is_real_bytes_scaled_to_the_machine():
+    """A scenario's ``unmovable`` is in the real machine's bytes: at capacity_scale 1/1024
+    96 MiB of kernel memory is 96 KiB (24 pages) of the simulated machine; a size that does not
+    parse names the field."""
+    from damon_gym.scenario import ScenarioError, load_scenario
+    from damon_gym.simulation import Simulation
+
+    sc = load_scenario("interleave-default").model_copy(update={"unmovable": [96 * MiB, 0]})
+    sim = Simulation(sc, seed=0)
+    assert sim.memory.unmovable_frames.tolist() == [24, 0]
+    assert sim.stats()["nodes"][0]["used_bytes"] >= 96 * MiB  # node meminfo counts it
+    with pytest.raises((ScenarioError, ValueError), match=r"unmovable\[1\]"):
+        load_scenario({**load_scenario("smoke-gups").model_dump(by_alias=True,
+                                                                 exclude={"base_dir"}),
+                       "unmovable": ["1 MiB", "lots"]})

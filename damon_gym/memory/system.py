@@ -62,17 +62,23 @@ def _unique_in_order(arr: np.ndarray) -> np.ndarray:
     return arr[np.sort(first)]
 
 
+FREE = -1  # frame_proc of a free frame
+UNMOVABLE = -2  # frame_proc of a frame of unmovable (kernel) memory
+
+
 class MemorySystem:
     """A machine built from a :class:`Topology`: frames, free lists, processes, migration.
 
-    Per-frame arrays: ``frame_node`` (int8), ``frame_proc`` (int32 process index, -1 = free),
+    Per-frame arrays: ``frame_node`` (int8), ``frame_proc`` (int32 process index, -1 = free,
+    -2 = unmovable: the kernel's memory, ``unmovable_bytes`` per node at its lowest frames),
     ``frame_vpage`` (int64 page index inside the process, -1 = free). Per node (int64):
     ``used_frames``, ``free_frames`` (maintained incrementally; treat as read-only).
     ``procs[idx]`` is the :class:`ProcessMemory` of process ``idx``.
     """
 
     def __init__(self, topology: Topology, page_size: int = 4096,
-                 pingpong_window_us: int = DEFAULT_PINGPONG_WINDOW_US) -> None:
+                 pingpong_window_us: int = DEFAULT_PINGPONG_WINDOW_US,
+                 unmovable_bytes: Sequence[int] | None = None) -> None:
         if not isinstance(page_size, (int, np.integer)) or page_size < 4096 \
                 or page_size & (page_size - 1):
             raise ValueError(f"page_size: {page_size!r} must be a power of two >= 4096")
@@ -107,12 +113,34 @@ class MemorySystem:
         self._log = FrameChangeLog(limit=total)
         self._mig = MigrationCounters(len(per_node), page_size)
         self.placement_version = 0  # bumped by every change of frame ownership
+        # memory no process owns and nothing migrates (the kernel's own pages): the lowest
+        # frames of each node, taken off the free stacks for good and counted as used
+        self.unmovable_frames = np.zeros(len(per_node), dtype=np.int64)
+        if unmovable_bytes is not None:
+            self._reserve_unmovable(unmovable_bytes)
         self.fast_migration = True  # frames of one process migrate in numba (same result)
         self._rate_sums: tuple | None = None  # node_rate_sums cache
         self._frame_p: tuple | None = None  # frame_access_probabilities cache
         self._buf = np.empty(0, dtype=np.int64)  # scratch of the numba migrations
 
     # ------------------------------------------------------------------ nodes and frames
+    def _reserve_unmovable(self, unmovable_bytes: Sequence[int]) -> None:
+        nb = list(unmovable_bytes)
+        if len(nb) != len(self.node_nr_frames):
+            raise ValueError(f"unmovable: {len(nb)} values given; the machine has "
+                             f"{len(self.node_nr_frames)} nodes (one value per node)")
+        for i, b in enumerate(nb):
+            cap = int(self.node_nr_frames[i]) * self.page_size
+            if not isinstance(b, (int, np.integer)) or not 0 <= b < cap:
+                raise ValueError(f"unmovable[{i}]: {b!r}; allowed: 0 <= bytes < the node's "
+                                 f"capacity ({cap} B)")
+            k = -(-int(b) // self.page_size)
+            if k:
+                frames = self._free.pop(i, k)  # the node's lowest frames (top of its stack)
+                self.frame_proc[frames] = UNMOVABLE
+                self.used_frames[i] += k
+                self.unmovable_frames[i] = k
+
     @property
     def nr_nodes(self) -> int:
         return len(self.node_nr_frames)
@@ -414,7 +442,11 @@ class MemorySystem:
             raise AssertionError(f"{len(owned)} owned frames but {owner_count} mapped pages")
         if (self.frame_vpage[self.frame_proc < 0] != -1).any():
             raise AssertionError("a free frame has a page index")
-        used = np.bincount(self.frame_node[owned], minlength=self.nr_nodes)
+        used = np.bincount(self.frame_node[owned], minlength=self.nr_nodes) \
+            + self.unmovable_frames
+        if (np.bincount(self.frame_node[self.frame_proc == UNMOVABLE], minlength=self.nr_nodes)
+                != self.unmovable_frames).any():
+            raise AssertionError("unmovable frames changed")
         if (used != self.used_frames).any():
             raise AssertionError(f"used_frames {self.used_frames} != counted {used}")
         if (self.used_frames + self.free_frames != self.node_nr_frames).any():
@@ -423,7 +455,7 @@ class MemorySystem:
             fr = self._free.free_frames_of(node)
             lo, hi = self.node_start_frame[node], self.node_start_frame[node + 1]
             if len(np.unique(fr)) != len(fr) or ((fr < lo) | (fr >= hi)).any() \
-                    or (self.frame_proc[fr] >= 0).any():
+                    or (self.frame_proc[fr] != FREE).any():
                 raise AssertionError(f"node {node}: free stack holds a bad frame")
         if (self.used_frames * self.page_size > np.asarray(self.topology.capacities)).any():
             raise AssertionError("a node is over capacity")
