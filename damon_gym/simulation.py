@@ -102,6 +102,9 @@ class Simulation(OnlineChanges):
                                      background=self.background)
         self._hotness: HotnessCurve | None = None
         self._hotness_last: tuple | None = None  # (sorted rates, sum, page size), curve
+        # the regions of each context's last aggregation (keep_aggregations)
+        self._aggregated: dict[int, list[dict]] | None = None
+        self._aggregated_at: dict[int, float] = {}
         self._workload_epoch = 0
         self._last_perf_us = 0
         self._kdamond_ns_mark = 0
@@ -392,14 +395,56 @@ class Simulation(OnlineChanges):
         return {"pid": proc.pid, "page_size": mem.page_size, "vmas": vmas,
                 "nodes_bytes": [self.real_bytes(int(b)) for b in per_node]}
 
-    def snapshot(self) -> list[dict]:
-        """Per context and target: regions with start, end, nr_accesses, age (numpy arrays)."""
+    def snapshot(self, aggregated: bool = False) -> list[dict]:
+        """Per context and target: regions with start, end, nr_accesses, age (numpy arrays).
+
+        ``aggregated=False``: the regions now, whose ``nr_accesses`` counts the samples of the
+        window in progress (and ``last_nr_accesses`` the last complete window's). Between two
+        aggregations the regions are already split for the next window.
+
+        ``aggregated=True``: the regions as they were at each context's last aggregation
+        (merged, before the split), with that window's ``nr_accesses`` -- what the kernel
+        reports (damo records, tried regions) whenever it is asked. Needs
+        :meth:`keep_aggregations` called before running (it keeps a copy per aggregation,
+        which costs the fused fast path); contexts that did not aggregate yet are left out."""
+        if not aggregated:
+            out = []
+            for b in self.bindings:
+                for tsnap in b.context.snapshot():
+                    tsnap.update(kdamond_idx=b.kdamond_idx, context_idx=b.context_idx,
+                                 ops=b.ops)
+                    out.append(tsnap)
+            return out
+        if self._aggregated is None:
+            raise ValueError("snapshot(aggregated=True): call keep_aggregations() before "
+                             "running, so the simulation keeps the regions of each aggregation")
         out = []
-        for b in self.bindings:
-            for tsnap in b.context.snapshot():
-                tsnap.update(kdamond_idx=b.kdamond_idx, context_idx=b.context_idx, ops=b.ops)
+        for i, b in enumerate(self.bindings):
+            for tsnap in self._aggregated.get(i, []):
+                tsnap = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                         for k, v in tsnap.items()}
+                tsnap.update(kdamond_idx=b.kdamond_idx, context_idx=b.context_idx, ops=b.ops,
+                             time_s=self._aggregated_at[i])
                 out.append(tsnap)
         return out
+
+    def keep_aggregations(self) -> None:
+        """From now on keep a copy of every context's regions at each aggregation, for
+        ``snapshot(aggregated=True)`` (idempotent)."""
+        if self._aggregated is not None:
+            return
+        self._aggregated = {}
+        self._aggregated_at = {}
+
+        def keeper(i: int):
+            def on_aggregation(ctx: Context) -> None:
+                assert self._aggregated is not None
+                self._aggregated[i] = ctx.snapshot()
+                self._aggregated_at[i] = ctx.now_us / US
+            return on_aggregation
+
+        for i, b in enumerate(self.bindings):
+            b.context.aggregation_callbacks.append(keeper(i))
 
     def stats(self) -> dict:
         """Per-node memory, migration counters and per-context monitoring state."""

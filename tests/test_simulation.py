@@ -164,3 +164,26 @@ def test_placement_reports_every_page_of_a_process_and_refuses_unknown_pids():
     assert (proc.vpage_node != 99).all()
     with pytest.raises(ValueError, match=rf"pid: 12345 is not a live process; live: {proc.pid}"):
         sim.placement(12345)
+
+
+def test_aggregated_snapshots_keep_the_last_windows_regions_whenever_taken():
+    """snapshot(aggregated=True) taken mid-window gives the regions of the last aggregation
+    (merged, with that window's nr_accesses) -- the same arrays an aggregation callback sees
+    -- while snapshot() shows the split regions of the window in progress; without
+    keep_aggregations() it is refused with the call to make."""
+    sim = Simulation(load_scenario("smoke-gups"), seed=0)
+    with pytest.raises(ValueError, match=r"call keep_aggregations\(\) before running"):
+        sim.snapshot(aggregated=True)
+    sim.keep_aggregations()
+    seen = []
+    sim.bindings[0].context.aggregation_callbacks.append(
+        lambda c: seen.append((c.now_us, c.snapshot()[0])))
+    sim.run(1.05)  # 10 aggregations of 100 ms and half a window more
+    agg = sim.snapshot(aggregated=True)[0]
+    t_us, ref = seen[-1]
+    assert agg["time_s"] == t_us / 1e6 < sim.now_us / 1e6
+    for k in ("start", "end", "nr_accesses", "age"):
+        assert np.array_equal(agg[k], ref[k]), k
+    now = sim.snapshot()[0]
+    assert agg["nr_accesses"].max() > 0 and len(now["start"]) >= len(agg["start"])
+    assert now["start"][0] == agg["start"][0] and now["end"][-1] == agg["end"][-1]

@@ -155,17 +155,16 @@ def sim_timeline(scenario, seed: int, times: list[float], snap_kds: list[int]) -
     # the regions as a scheme sees them: at the aggregation (merged, not yet split for the
     # next window), where the kernel's tried_regions are taken -- not the split state
     # Simulation.snapshot() shows between aggregations
-    last: dict[int, np.ndarray] = {}
+    sim.keep_aggregations()
 
-    def hook(kd: int):
-        def on_aggregated(ctx) -> None:
-            r = ctx.targets[0].regions
-            last[kd] = np.stack([r.start, r.end, r.nr_accesses, r.age], axis=1).astype(np.int64)
-        return on_aggregated
-
-    for b in sim.bindings:
-        if b.kdamond_idx in snaps and b.context.targets:
-            b.context.aggregation_callbacks.append(hook(b.kdamond_idx))
+    def last() -> dict[int, np.ndarray]:
+        out = {}
+        for sn in sim.snapshot(aggregated=True):
+            if sn["kdamond_idx"] in snaps and sn["target_idx"] == 0:
+                out[sn["kdamond_idx"]] = np.stack(
+                    [sn["start"], sn["end"], sn["nr_accesses"], sn["age"]], axis=1
+                ).astype(np.int64)
+        return out
 
     def count() -> tuple[dict, dict]:
         vma = max(sim.placement(pl["pid"])["vmas"], key=lambda v: v["end"] - v["start"])
@@ -181,9 +180,10 @@ def sim_timeline(scenario, seed: int, times: list[float], snap_kds: list[int]) -
         if t > now:
             sim.run(t - now)
             now = t
+        agg = last()
         for k in snaps:
-            if k in last:
-                snaps[k].append((t, last[k]))
+            if k in agg:
+                snaps[k].append((t, agg[k]))
         pages.append((t, *count()))
     st = sim.stats()
     stats_end, actions = {}, {}
