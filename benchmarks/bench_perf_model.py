@@ -1,4 +1,4 @@
-"""Per-step cost of the performance model (damon_gym.memory.performance), in µs per step.
+"""Per-step cost of the performance model (damon_gym.perf.performance), in µs per step.
 
 1. ``step`` with a cached X* (the normal case: same phase and background level), with a
    migration record each step, on 2, 3 and 8 nodes.
@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from damon_gym.memory.hotness import HotnessCurve  # noqa: E402
-from damon_gym.memory.performance import PerformanceModel  # noqa: E402
 from damon_gym.memory.topology import Topology, load_topology  # noqa: E402
+from damon_gym.perf.hotness import HotnessCurve  # noqa: E402
+from damon_gym.perf.performance import PerformanceModel  # noqa: E402
 
 GiB = 1 << 30
 

@@ -104,8 +104,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_model(args: argparse.Namespace) -> int:
     """X and X/X* for all-fast, 1:1, bandwidth-derived weights and the optimum."""
-    from damon_gym.memory.perf_table import format_table, model_table
     from damon_gym.memory.topology import load_topology
+    from damon_gym.perf.table import format_table, model_table
 
     topo = load_topology(args.topology)
     rows = model_table(topo, u_target=args.u_target, write_fraction=args.write_fraction,

@@ -37,11 +37,11 @@ from damon_gym.damos.engine import DamosEngine
 from damon_gym.damos.scheme import Scheme, scheme_from_params
 from damon_gym.errors import DamonGymWarning
 from damon_gym.formats.params import ContextParams, DamonParams, load_damon_params
-from damon_gym.memory.hotness import HotnessCurve
 from damon_gym.memory.migration import real_churn
-from damon_gym.memory.performance import PerformanceModel, PerfStep
 from damon_gym.memory.system import MemorySystem
 from damon_gym.online import ContextBinding, OnlineChanges
+from damon_gym.perf.hotness import HotnessCurve
+from damon_gym.perf.performance import PerformanceModel, PerfStep
 from damon_gym.scenario import Scenario, ScenarioError, load_scenario
 
 US = 1_000_000
@@ -321,7 +321,7 @@ class Simulation(OnlineChanges):
 
     def perf_step(self) -> PerfStep:
         """The performance model over the time since the previous call (or the start): X, X*,
-        per-node shares, utilisation, latencies, migration traffic (memory.performance), for
+        per-node shares, utilisation, latencies, migration traffic (perf.performance), for
         the placement at the end of the interval and the intensity, write fraction and
         background at its middle (``PerfStep.t_s``)."""
         dt_s = (self.now_us - self._last_perf_us) / US

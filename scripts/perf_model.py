@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from damon_gym.memory.perf_table import format_table, model_table, regime_curves  # noqa: E402
 from damon_gym.memory.topology import load_topology  # noqa: E402
+from damon_gym.perf.table import format_table, model_table, regime_curves  # noqa: E402
 from damon_gym.units import parse_size  # noqa: E402
 
 

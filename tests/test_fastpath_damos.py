@@ -15,10 +15,10 @@ from damon_gym.damos import actions
 from damon_gym.damos.quota import hot_score, hot_scores, min_score_for_quota
 from damon_gym.damos.scheme import AccessPattern
 from damon_gym.damos.scoring import min_score_of, pattern_limits, pattern_scores
-from damon_gym.memory.hotness import HotnessCurve
 from damon_gym.memory.placement import InterleavePolicy
 from damon_gym.memory.system import MemorySystem
 from damon_gym.memory.topology import load_topology
+from damon_gym.perf.hotness import HotnessCurve
 
 BASE = 0x7F00_0000_0000
 

@@ -13,8 +13,8 @@ from test_scale_rule import PAGE, quota_scenario  # tests/ is on sys.path
 
 from damon_gym.damos import actions
 from damon_gym.damos.actions import MIGRATION_COST, WALK_NS, ActionResult, kdamond_ns
-from damon_gym.memory.performance import MigrationCost, PerfConfig, PerformanceModel
 from damon_gym.memory.topology import load_topology
+from damon_gym.perf.performance import MigrationCost, PerfConfig, PerformanceModel
 from damon_gym.scenario import load_scenario
 from damon_gym.simulation import Simulation
 

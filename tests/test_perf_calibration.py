@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from damon_gym.memory.hotness import HotnessCurve
-from damon_gym.memory.performance import PerformanceModel
 from damon_gym.memory.topology import load_topology, topology_from_dict
+from damon_gym.perf.hotness import HotnessCurve
+from damon_gym.perf.performance import PerformanceModel
 from damon_gym.workloads.background import background_preset
 
 GiB = 1 << 30

@@ -1,4 +1,4 @@
-"""Unit tests of the performance model (damon_gym.memory.latency/hotness/optimum/performance)
+"""Unit tests of the performance model (damon_gym.perf.latency/hotness/optimum/performance)
 and of the background traces (damon_gym.workloads.background)."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from damon_gym.memory import LocalPolicy, MemorySystem
-from damon_gym.memory.hotness import (
+from damon_gym.memory.topology import load_topology, topology_from_dict
+from damon_gym.perf.hotness import (
     HotnessCurve,
     bandwidth_limit,
     box_limited,
@@ -20,21 +21,20 @@ from damon_gym.memory.hotness import (
     subset_bits,
     subset_values,
 )
-from damon_gym.memory.latency import (
+from damon_gym.perf.latency import (
     in_flight,
     loaded_latency,
     node_arrays,
     solve_closed_loop,
     utilisation_at_latency,
 )
-from damon_gym.memory.perf_table import (
+from damon_gym.perf.performance import MigrationCost, PerformanceModel
+from damon_gym.perf.table import (
     format_table,
     model_table,
     regime_curves,
     weighted_page_shares,
 )
-from damon_gym.memory.performance import MigrationCost, PerformanceModel
-from damon_gym.memory.topology import load_topology, topology_from_dict
 from damon_gym.workloads.background import (
     BackgroundLoad,
     BackgroundTrace,

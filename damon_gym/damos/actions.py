@@ -11,7 +11,7 @@ moves all destination groups in one call (``MemorySystem.migrate_page_groups``);
 walk below gives the same result (``NUMBA_WALK = False``; a test compares them).
 
 kdamond time model (shared/perf_model.md section 2.7): walking a folio costs WALK_NS [U];
-migrating folios costs what ``memory.performance.MigrationCost`` says (t_fix per folio, divided
+migrating folios costs what ``perf.performance.MigrationCost`` says (t_fix per folio, divided
 by 3.9 for batches of 512 or more with batched TLB flushing, plus size / B_copy). The result
 reports the folios walked and migrated; ``kdamond_ns`` turns them into the time the kernel
 charges the scheme's quota (``total_charged_ns``, which the ``ms`` quota converts to bytes)
@@ -29,7 +29,7 @@ import numpy as np
 from damon_gym.damos.dests import migrate_dest_indices
 from damon_gym.damos.filters import needs_young, ops_verdict
 from damon_gym.damos.walk import applied_per_region, vaddr_dest_walk, walk_capacity
-from damon_gym.memory.performance import MigrationCost
+from damon_gym.perf.performance import MigrationCost
 
 if TYPE_CHECKING:
     from damon_gym.damon.core import Context, Target

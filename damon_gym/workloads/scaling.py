@@ -10,7 +10,7 @@ is mapped into the shrunken VMAs proportionally; byte quantities inside segment 
 ``total_rate`` too, so that the access rate of each simulated page -- which DAMON's sampling
 sees -- equals the rate of one page of the real workload. A simulated page then stands for
 1/s real pages: time and traffic computed from simulated bytes are multiplied by 1/s
-(memory.performance, damos).
+(perf.performance, damos).
 
 A workload's own ``scale`` (scenario field ``workload.scale``) stands a workload written for a
 small machine -- a masim config, a replayed damo record -- up for a big one: the same access

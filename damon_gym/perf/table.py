@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from damon_gym.memory.hotness import HotnessCurve
-from damon_gym.memory.performance import PerformanceModel
 from damon_gym.memory.topology import Topology
+from damon_gym.perf.hotness import HotnessCurve
+from damon_gym.perf.performance import PerformanceModel
 
 REGIMES = (("latency-bound", 0.3), ("transition", 0.9), ("bandwidth-bound", 0.99))
 

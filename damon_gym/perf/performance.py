@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from damon_gym.memory.hotness import HotnessCurve, subset_values
-from damon_gym.memory.latency import (
+from damon_gym.memory.topology import Topology
+from damon_gym.perf.hotness import HotnessCurve, subset_values
+from damon_gym.perf.latency import (
     ClosedLoop,
     NodeArrays,
     clip_external,
@@ -37,8 +38,7 @@ from damon_gym.memory.latency import (
     node_arrays,
     solve_closed_loop,
 )
-from damon_gym.memory.optimum import Optimum, equal_latency_shares, solve_optimum
-from damon_gym.memory.topology import Topology
+from damon_gym.perf.optimum import Optimum, equal_latency_shares, solve_optimum
 
 __all__ = ["HotnessCurve", "MigrationCost", "Optimum", "PerfConfig", "PerfStep",
            "PerformanceModel"]

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from damon_gym.memory.hotness import (
+from damon_gym.perf.hotness import (
     bandwidth_limit,
     box_limited,
     greedy_vertex,
     subset_bits,
 )
-from damon_gym.memory.latency import (
+from damon_gym.perf.latency import (
     NodeArrays,
     latency_curvature,
     latency_slope,
@@ -184,7 +184,7 @@ def candidate_shares(h: np.ndarray, na: NodeArrays) -> list[np.ndarray]:
 
 def solve_optimum(h: np.ndarray, na: NodeArrays, N: float, think_ns: float,
                   ext: np.ndarray, rtol: float = 1e-10) -> Optimum:
-    """``X*`` for subset values ``h`` (see :func:`~damon_gym.memory.hotness.subset_values`),
+    """``X*`` for subset values ``h`` (see :func:`~damon_gym.perf.hotness.subset_values`),
     misses in flight ``N``, think time ``think_ns`` and external traffic ``ext`` (bytes/s,
     clipped). See the module docstring for the method."""
     inner = _Inner(h, na, ext)
