@@ -9,6 +9,8 @@ arithmetic, so the conformance vectors of [DS 10] (docs/damon_semantics.md) can 
 
 from __future__ import annotations
 
+import numpy as np
+
 from damon_gym.damon.attrs import (
     Attrs,
     IntervalsGoal,
@@ -52,6 +54,7 @@ from damon_gym.damon.vaddr_layout import (
     init_regions_for_target,
     three_regions_of,
 )
+from damon_gym.damos import quota as _quota
 from damon_gym.damos.dests import migrate_dest_index
 from damon_gym.damos.filters import default_reject as filters_default_reject
 from damon_gym.damos.goals import (
@@ -60,7 +63,8 @@ from damon_gym.damos.goals import (
     node_mem_used_bp,
     quota_goal_score,
 )
-from damon_gym.damos.quota import cold_score, effective_quota, hot_score, min_score_for_quota
+from damon_gym.damos.quota import cold_score, effective_quota, hot_score, score_histogram
+from damon_gym.damos.scoring import I64_MAX, min_score_of
 from damon_gym.memory.mempolicy import (
     interleave_nid,
     reduce_interleave_weights,
@@ -117,3 +121,13 @@ __all__ = [
     "update_region_access_rate",
     "weighted_interleave_nid",
 ]
+
+
+def min_score_for_quota(size_by_score, esz: int) -> int:
+    """damos_adjust_quota()'s cut-off score for the effective quota ``esz`` (bytes), from
+    ``{score: bytes}`` or bytes indexed by score: the compiled walk the engine runs
+    (``scoring.min_score_of``) for every esz below 2**63, the reference beyond."""
+    hist = score_histogram(size_by_score)
+    if 0 <= esz < I64_MAX and sum(hist) < I64_MAX:
+        return int(min_score_of(np.asarray(hist, dtype=np.int64), int(esz)))
+    return _quota.min_score_for_quota(hist, esz)

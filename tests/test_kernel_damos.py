@@ -222,3 +222,22 @@ def test_watermark_free_mem_rate_vector_93():
     mem.allocate(idx, np.arange(total * 8 // 10), LocalPolicy())
     eng = DamosEngine(mem)
     assert eng.free_mem_rate() == 200
+
+
+def test_min_score_for_quota_takes_a_score_to_bytes_mapping_and_refuses_bad_ones():
+    """The histogram as issue #3 gives it, ``{score: bytes}``, gives the cut-offs of the list
+    form (it used to read the mapping's keys as sizes); u64-sized quotas take the reference
+    path and agree; bad entries are refused naming them."""
+    import pytest
+
+    by_score = {90: 10, 80: 20, 10: 30}
+    for esz, want in ((5, 90), (10, 90), (11, 80), (31, 10), (1000, 0)):
+        assert kernel.min_score_for_quota(by_score, esz) == want
+    assert kernel.min_score_for_quota(by_score, 2**64 - 1) == 0  # beyond int64: reference
+    assert kernel.min_score_for_quota({}, 1) == 0
+    with pytest.raises(ValueError, match=r"score 100; allowed: integers 0\.\.99"):
+        kernel.min_score_for_quota({100: 1}, 5)
+    with pytest.raises(ValueError, match=r"size_by_score\[3\]: -1; allowed"):
+        kernel.min_score_for_quota({3: -1}, 5)
+    with pytest.raises(ValueError, match=r"101 entries; allowed: at most 100"):
+        kernel.min_score_for_quota([0] * 101, 5)

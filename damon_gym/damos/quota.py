@@ -8,6 +8,7 @@ docs/damon_semantics.md [DS 4.1-4.4, 5].
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,10 +99,34 @@ def hot_scores(nr_accesses: np.ndarray, age: np.ndarray, attrs: Attrs, weight_nr
     return np.clip(hot, 0, DAMOS_MAX_SCORE)
 
 
+def score_histogram(size_by_score) -> list[int]:
+    """Bytes per priority score 0..DAMOS_MAX_SCORE from a mapping ``{score: bytes}`` or a
+    sequence indexed by score (at most DAMOS_MAX_SCORE + 1 entries); anything else -- a score
+    out of range, negative or non-integer bytes -- is refused naming the entry."""
+    out = [0] * (DAMOS_MAX_SCORE + 1)
+    if isinstance(size_by_score, Mapping):
+        items = list(size_by_score.items())
+    else:
+        items = list(enumerate(size_by_score))
+        if len(items) > DAMOS_MAX_SCORE + 1:
+            raise ValueError(f"size_by_score: {len(items)} entries; allowed: at most "
+                             f"{DAMOS_MAX_SCORE + 1} (scores 0..{DAMOS_MAX_SCORE})")
+    for score, b in items:
+        if isinstance(score, bool) or not isinstance(score, (int, np.integer)) \
+                or not 0 <= score <= DAMOS_MAX_SCORE:
+            raise ValueError(f"size_by_score: score {score!r}; allowed: integers "
+                             f"0..{DAMOS_MAX_SCORE}")
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 0:
+            raise ValueError(f"size_by_score[{score}]: {b!r}; allowed: bytes, an integer >= 0")
+        out[int(score)] += int(b)
+    return out
+
+
 def min_score_for_quota(size_by_score, esz: int) -> int:
     """damos_adjust_quota()'s cut-off: walk scores from the highest seen downward, summing the
-    bytes at each score, and stop at the first score where the sum reaches ``esz`` (or at 0)."""
-    sizes = list(size_by_score)
+    bytes at each score, and stop at the first score where the sum reaches ``esz`` (or at 0).
+    ``size_by_score``: ``{score: bytes}`` or bytes indexed by score (:func:`score_histogram`)."""
+    sizes = score_histogram(size_by_score)
     seen = [s for s, b in enumerate(sizes) if b]
     if not seen:
         return 0
