@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 import damon_gym  # noqa: F401  (registers the ids)
-from damon_gym.formats._fields import atomic_write_text
+from damon_gym.files import atomic_write_text
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 

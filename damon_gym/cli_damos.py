@@ -281,7 +281,7 @@ def cmd_schemes(args: argparse.Namespace) -> int:
     print(format_table(["value", "mean X/X*", "migrated", "sz_applied", "qt_exceeds",
                         "effective quota over time (esz@t)"], rows, right={1, 2, 3, 4}))
     if args.stats_out:
-        from damon_gym.formats._fields import atomic_path
+        from damon_gym.files import atomic_path
 
         with atomic_path(args.stats_out) as tmp, open(tmp, "w") as f:
             json.dump({"field": field, "values": values, "runs": docs}, f, indent=1)
@@ -296,7 +296,7 @@ def plot_sweep(field: str, values: list[str], docs: list[dict], keys, out_png) -
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from damon_gym.formats._fields import atomic_path
+    from damon_gym.files import atomic_path
 
     fig = Figure(figsize=(8, 5.5), dpi=90)
     FigureCanvasAgg(fig)
@@ -344,7 +344,7 @@ def running_quota(sim) -> dict:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Run a scenario, then write the running DAMON parameters for `damo start FILE`."""
-    from damon_gym.formats._fields import atomic_path
+    from damon_gym.files import atomic_path
     from damon_gym.formats.params import load_damon_params
     from damon_gym.simulation import Simulation
 

@@ -186,7 +186,7 @@ TASK_NAMES = ("Interleave", "Tiering", "Joint")
 
 def _write_atomic(path: str, text: str) -> None:
     """``text`` to ``path`` atomically (a reader never sees half a file)."""
-    from damon_gym.formats._fields import atomic_write_text
+    from damon_gym.files import atomic_write_text
 
     atomic_write_text(path, text)
 

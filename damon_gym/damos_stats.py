@@ -241,7 +241,7 @@ class DamosStatsCollector:
 
     def write(self, path: str | os.PathLike[str]) -> dict:
         """The :meth:`to_dict` document as JSON, written atomically. Returns it."""
-        from damon_gym.formats._fields import atomic_path
+        from damon_gym.files import atomic_path
 
         doc = self.to_dict()
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -353,7 +353,7 @@ def plot_stats(doc: dict, out_png: str | os.PathLike[str], *, title: str | None 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from damon_gym.formats._fields import atomic_path
+    from damon_gym.files import atomic_path
 
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)

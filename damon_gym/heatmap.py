@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from damon_gym.formats._fields import atomic_path
+from damon_gym.files import atomic_path
 from damon_gym.formats.record import DamonRecord, RecordSnapshot
 
 __all__ = ["Heatmap", "monitored_ranges", "compute_heatmap", "heatmap_grid", "plot_heatmap",

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from damon_gym.formats._fields import atomic_write_text
+from damon_gym.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("Interleave", "Tiering", "Joint")

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from damon_gym.formats._fields import atomic_write_text
+from damon_gym.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("Interleave", "Tiering", "Joint")

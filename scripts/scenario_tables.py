@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from damon_gym.build import scenario_topology
-from damon_gym.formats._fields import atomic_write_text
+from damon_gym.files import atomic_write_text
 from damon_gym.scenario import load_scenario
 from damon_gym.suites import _read, suite_names
 from damon_gym.workloads.presets import load_preset, preset_names

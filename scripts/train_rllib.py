@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         .debugging(seed=args.seed)
     )
     algo = config.build_algo()
-    from damon_gym.formats._fields import atomic_write_text
+    from damon_gym.files import atomic_write_text
 
     lines = []
     try:

@@ -277,7 +277,7 @@ def test_save_is_atomic_and_readable(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def boom(*_a: object, **_k: object) -> None:
         raise KeyboardInterrupt
 
-    import damon_gym.formats._fields as f
+    import damon_gym.files as f
     monkeypatch.setattr(f.os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
         save_damon_params(load_damon_params(WI), out)

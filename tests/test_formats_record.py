@@ -196,7 +196,7 @@ def test_write_is_atomic_on_interrupt(tmp_path: Path, monkeypatch: pytest.Monkey
     out = tmp_path / "damon.data"
     write_record(out, [synthetic(2)])
     before = out.read_bytes()
-    import damon_gym.formats._fields as f
+    import damon_gym.files as f
 
     real_open = open
 

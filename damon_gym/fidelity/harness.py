@@ -32,7 +32,7 @@ from damon_gym.fidelity.guest import (
 from damon_gym.fidelity.kernels import DEFAULT_CACHE, KernelFetcher, check_series
 from damon_gym.fidelity.qemu import qemu_command
 from damon_gym.fidelity.sysfs import format_writes, sysfs_writes
-from damon_gym.formats._fields import atomic_write_text
+from damon_gym.files import atomic_write_text
 
 #: guest boot and workload set-up on top of the DAMON time (TCG: ~2 s boot, ~5 s populate)
 BOOT_MARGIN_S = 120

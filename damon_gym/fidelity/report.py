@@ -110,7 +110,7 @@ def plot(res: dict, path: Path) -> None:
 
 
 def main_fidelity(args) -> int:
-    from damon_gym.formats._fields import atomic_write_text
+    from damon_gym.files import atomic_write_text
 
     res = compare([Path(d) for d in args.real], args.scenario, args.runs)
     out = Path(args.out)

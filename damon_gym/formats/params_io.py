@@ -23,9 +23,9 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from damon_gym.errors import read_text
+from damon_gym.files import atomic_write_bytes
 from damon_gym.formats._fields import (
     DamoFormatError,
-    atomic_write_bytes,
     fmt_int,
     fmt_percent,
     fmt_percent_of,

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from damon_gym.formats._fields import DamoFormatError, atomic_write_bytes, to_bp
+from damon_gym.files import atomic_write_bytes
+from damon_gym.formats._fields import DamoFormatError, to_bp
 from damon_gym.units import (
     UnitError,
     format_time_us,

@@ -56,7 +56,7 @@ class RecordStreamWriter:
 
     def close(self) -> None:
         """Assemble the file (records in key order) and replace ``path`` with it."""
-        from damon_gym.formats._fields import atomic_path
+        from damon_gym.files import atomic_path
 
         try:
             for f in self._files.values():

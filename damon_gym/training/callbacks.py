@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 
-from damon_gym.formats._fields import atomic_path, atomic_write_text
+from damon_gym.files import atomic_path, atomic_write_text
 
 GIB = float(2**30)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from damon_gym.evaluation.summary import mean_ci
-from damon_gym.formats._fields import atomic_write_bytes, atomic_write_text
+from damon_gym.files import atomic_write_bytes, atomic_write_text
 
 
 def run_dirs(paths: list[str | Path]) -> list[Path]:

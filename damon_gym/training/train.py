@@ -189,7 +189,7 @@ def train(run: TrainRun, report=None) -> dict[str, Any]:
     import torch as th
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from damon_gym.formats._fields import atomic_write_text
+    from damon_gym.files import atomic_write_text
     from damon_gym.training.callbacks import (
         AtomicCheckpointCallback,
         HeldOutEvalCallback,

@@ -113,7 +113,7 @@ def tune_trials(run: TrainRun, trials: int, sweep: dict[str, list], *,
                          (e["mean_reward_per_step"] for e in s.get("evaluations", [])),
                          default=None),
                      "ok": bool(s)})
-    from damon_gym.formats._fields import atomic_write_text
+    from damon_gym.files import atomic_write_text
 
     atomic_write_text(run.out / "trials.json", json.dumps(
         {"task": run.task, "algo": run.algo, "trials": rows}, indent=1) + "\n")
