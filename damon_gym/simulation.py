@@ -18,6 +18,7 @@ migrations at the granularity the kernel's loops would.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from damon_gym.errors import DamonGymWarning
 from damon_gym.formats.params import ContextParams, DamonParams, load_damon_params
 from damon_gym.memory.migration import real_churn
 from damon_gym.memory.system import MemorySystem
-from damon_gym.online import ContextBinding, OnlineChanges
+from damon_gym.online import ContextBinding, OnlineChanges, damos_engine
 from damon_gym.perf.hotness import HotnessCurve
 from damon_gym.perf.performance import PerformanceModel, PerfStep
 from damon_gym.scenario import Scenario, ScenarioError, load_scenario
@@ -69,7 +70,7 @@ class Simulation(OnlineChanges):
     """A scenario brought to life: memory system + workload + DAMON contexts."""
 
     def __init__(self, scenario: Scenario, seed: int | None = None, *,
-                 damon_params: DamonParams | None = None) -> None:
+                 damon_params: DamonParams | dict | None = None) -> None:
         if scenario.is_randomized or (seed is not None and int(seed) != scenario.seed):
             # the episode's concrete scenario: ranges drawn and workload seeded from ``seed``
             scenario = scenario.resolved(None if seed is None else int(seed))
@@ -95,6 +96,8 @@ class Simulation(OnlineChanges):
         self._next_change = 0
         if damon_params is None:
             damon_params = self._scenario_damon_params()
+        elif isinstance(damon_params, dict):  # damo's JSON layout, as `damo args damon` writes
+            damon_params = load_damon_params(damon_params)
         self.params = damon_params
         self.background = background_of(scenario)
         self.perf = PerformanceModel(topology, u_target=self.workload.u_target,
@@ -363,6 +366,27 @@ class Simulation(OnlineChanges):
     @property
     def contexts(self) -> list[Context]:
         return [b.context for b in self.bindings]
+
+    def hotness_by_node(self, contexts: Sequence[int] | None = None, *,
+                        reference: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """DAMON's view of hotness per node (damon_gym/damon_view.py): (bytes in regions at
+        >= 5 % of the samples, (4, nodes) bytes per nr_accesses band: idle, up to 25 %, up to
+        50 %, more) over the contexts ``contexts`` (indices of ``bindings``; default all), in
+        the simulated machine's bytes, no node credited with more than it holds."""
+        from damon_gym.damon_view import hotness_by_node
+
+        idx = range(len(self.bindings)) if contexts is None else contexts
+        return hotness_by_node(self, idx, reference=reference)
+
+    def scheme_totals(self) -> tuple[int, int]:
+        """(sz_tried, sz_applied) of every scheme of every context since the start, the real
+        machine's bytes."""
+        tried = applied = 0
+        for b in self.bindings:
+            for s in damos_engine(b.context).schemes:
+                tried += s.stats.sz_tried
+                applied += s.stats.sz_applied
+        return tried, applied
 
     def placement(self, pid: int | None = None) -> dict:
         """Where a process's pages are: the live process with ``pid`` (default: the first

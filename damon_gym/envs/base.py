@@ -19,7 +19,6 @@ from damon_gym.build import scenario_damon_document, scenario_topology
 from damon_gym.envs import observe, render, spaces
 from damon_gym.envs.episodes import EpisodeSource
 from damon_gym.envs.recipes import SchemeRef, TaskParams
-from damon_gym.formats.params import load_damon_params
 from damon_gym.simulation import Simulation
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
@@ -182,7 +181,7 @@ class DamonEnv(gym.Env):
         if tp.paddr_nodes != sc.paddr_nodes:
             sc = sc.model_copy(update={"paddr_nodes": tp.paddr_nodes})
         self._refs, self._observed = dict(tp.refs), self._task_observed(tp)
-        self.sim = Simulation(sc, damon_params=load_damon_params(tp.doc))
+        self.sim = Simulation(sc, damon_params=tp.doc)
         self.max_steps = self.episode_steps(sc, self.sim.workload.duration_s)
         self.steps = 0
         self.history = []
@@ -269,12 +268,7 @@ class DamonEnv(gym.Env):
         return max(4096, int(spaces.log_scale(0.0, self.quota_min, self.quota_max)) // 4096 * 4096)
 
     def _scheme_totals(self) -> tuple[int, int]:
-        tried = applied = 0
-        for b in self.sim.bindings:
-            for s in b.context.schemes.schemes:
-                tried += s.stats.sz_tried
-                applied += s.stats.sz_applied
-        return tried, applied
+        return self.sim.scheme_totals()
 
     def _mark_scheme_counters(self) -> None:
         self._tried0, self._applied0 = self._scheme_totals()

@@ -25,10 +25,12 @@ A scenario whose ``damon:`` block already migrates pages (any ``migrate_hot`` or
 from __future__ import annotations
 
 import copy
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from damon_gym.errors import DamonGymError
-from damon_gym.memory.topology import Topology
+
+if TYPE_CHECKING:
+    from damon_gym.memory.topology import Topology
 
 MiB = 1 << 20
 INTERVALS = {"sample_us": "5 ms", "aggr_us": "100 ms", "ops_update_us": "1 s"}
