@@ -22,13 +22,15 @@ def hotness_by_node(env: DamonEnv, reference: bool = False) -> tuple[np.ndarray,
 
 
 def _static_part(env: DamonEnv) -> tuple:
-    """What does not change during an episode, computed once per topology: the observation
-    with its static features (mask, bandwidth and idle-latency shares) and the constants."""
-    topo = env.topology
-    c = getattr(env, "_obs_static", None)
-    if c is not None and c[0] is topo and c[-1] == env.sim.byte_scale:
+    """What does not change during an episode, computed once per machine (topology object and
+    byte scale; topologies are frozen and shared between resets): the observation with its
+    static features (mask, bandwidth and idle-latency shares) and the constants."""
+    topo, k = env.topology, env.sim.byte_scale
+    key = (id(topo), k)
+    c = _STATIC.get(key)
+    if c is not None and c[0] is topo:
         return c
-    n = env.nr_nodes
+    n = topo.nr_nodes
     cap = np.array(topo.capacities, dtype=np.float64)
     bw = np.array([nd.bw_read_gbps for nd in topo.nodes])
     l0 = np.array([nd.idle_latency_ns for nd in topo.nodes])
@@ -37,11 +39,16 @@ def _static_part(env: DamonEnv) -> tuple:
     node[:n, 0] = 1.0
     node[:n, 10] = bw / bw.sum()
     node[:n, 11] = l0 / l0.sum()
+    base.flags.writeable = False  # each observation starts from a copy
     # the real machine's total memory, to compare with DAMOS's (real) tried bytes
-    c = (topo, base, cap, float(l0.min()), float(bw.sum()),
-         float(cap.sum()) * env.sim.byte_scale, env.sim.byte_scale)
-    env._obs_static = c
+    c = (topo, base, cap, float(l0.min()), float(bw.sum()), float(cap.sum()) * k, k)
+    if len(_STATIC) >= 256:
+        _STATIC.clear()
+    _STATIC[key] = c  # holds the topology: its id stays unique while cached
     return c
+
+
+_STATIC: dict[tuple, tuple] = {}
 
 
 def observation(env: DamonEnv, clip: bool = True, reference: bool = False) -> np.ndarray:
