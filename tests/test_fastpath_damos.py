@@ -90,12 +90,25 @@ def test_numba_dests_walk_equals_the_numpy_walk(env_id, monkeypatch):
     numpy walk + one migration per node give the same rollout, stats and memory state."""
     import gymnasium as gym
 
+    from damon_gym.online import damos_engine
+
+    numba_walks = []
+    real = actions._apply_vaddr_dests
+
+    def counted(*a, **k):
+        if numba_walks:
+            numba_walks[-1] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(actions, "_apply_vaddr_dests", counted)
     out = []
     for fast in (True, False):
-        monkeypatch.setattr(actions, "NUMBA_WALK", fast)
         env = gym.make(env_id)
         env.reset(seed=4)
         env.unwrapped.sim.memory.fast_migration = fast
+        for b in env.unwrapped.sim.bindings:
+            damos_engine(b.context).reference_walk = not fast
+        numba_walks.append(0)  # counted from here: the reset's step ran before the switch
         env.action_space.seed(4)
         trace = []
         for _ in range(25):
@@ -107,6 +120,7 @@ def test_numba_dests_walk_equals_the_numpy_walk(env_id, monkeypatch):
     assert out[0][0] == out[1][0] and out[0][1] == out[1][1]
     assert _same(out[0][2], out[1][2])
     assert sum(t[2] for t in out[0][0]) > 0
+    assert numba_walks[0] >= 25 and numba_walks[1] == 0  # each run took its own walk
 
 
 @given(st.integers(0, 2**31))

@@ -8,7 +8,7 @@ system's migration engine. It returns the bytes applied per region, the bytes th
 ops filters (paddr reports them; vaddr migrate does not) and the modelled kdamond time.
 The common case -- vaddr ``dests`` without ops filters -- walks in numba (``walk``) and
 moves all destination groups in one call (``MemorySystem.migrate_page_groups``); the numpy
-walk below gives the same result (``NUMBA_WALK = False``; a test compares them).
+walk below gives the same result (``reference=True``; a test compares them).
 
 kdamond time model (shared/perf_model.md section 2.7): walking a folio costs WALK_NS [U];
 migrating folios costs what ``perf.performance.MigrationCost`` says (t_fix per folio, divided
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 WALK_NS = 50
 MIGRATION_COST = MigrationCost()
 
-#: vaddr dests walks without ops filters run in numba (``walk``); False forces the numpy path
-NUMBA_WALK = True
 
 
 @dataclass
@@ -155,11 +153,12 @@ def _apply_vaddr_dests(ctx: Context, s: Scheme, t: Target, starts: np.ndarray,
 
 
 def apply_action(ctx: Context, s: Scheme, ti: int, t: Target, starts: np.ndarray,
-                 ends: np.ndarray, memory: MemorySystem) -> ActionResult:
+                 ends: np.ndarray, memory: MemorySystem, reference: bool = False
+                 ) -> ActionResult:
     """The ops' apply_scheme for a batch of regions: damon_va_apply_scheme() (vaddr) or
     damon_pa_apply_scheme() (paddr), i.e. damos_va_migrate / damon_pa_migrate for the
     migrate actions and nothing but the walk for ``stat``."""
-    if (NUMBA_WALK and s.dests and s.action != "stat" and ctx.ops.name != "paddr"
+    if (not reference and s.dests and s.action != "stat" and ctx.ops.name != "paddr"
             and all(f.is_core for f in s.filters)):
         return _apply_vaddr_dests(ctx, s, t, starts, ends, memory)
     nreg = starts.shape[0]

@@ -64,6 +64,9 @@ class DamosEngine(SchemesHook):
         #: the schemes' own totals it survives an online commit that removes a scheme
         self.kdamond_ns = 0
         self._verdicts: dict | None = None  # target -> (regions, n, verdicts, scores) in apply
+        #: True: the numpy walk of actions.apply_action instead of the numba one (vaddr dests
+        #: without ops filters), the same result; the comparison test sets it
+        self.reference_walk = False
         self.schemes: list[Scheme] = list(schemes or [])
 
     # -- SchemesHook ---------------------------------------------------------------------------
@@ -313,7 +316,8 @@ class DamosEngine(SchemesHook):
                 zero_tries = nelig - nfull  # the split's right piece and later regions
         if applied.size:
             starts, ends, sz = gather_ranges(r.start, r.end, applied)
-            res = actions.apply_action(ctx, s, ti, t, starts, ends, self.memory)
+            res = actions.apply_action(ctx, s, ti, t, starts, ends, self.memory,
+                                       reference=self.reference_walk)
             ns = res.kdamond_ns(self.memory.page_size, k)
             st.total_charged_ns += ns
             self.kdamond_ns += ns
