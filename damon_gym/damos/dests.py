@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from damon_gym.memory.mempolicy import weighted_slots
+
 PADDR_DEST_MODES = ("kernel", "rfc_round_robin")
 
 
@@ -28,26 +30,13 @@ def migrate_dest_index(ilx: int, weights) -> int | None:
     """Index into dests of the folio with interleave index ``ilx``; None when all weights are 0.
 
     damos_va_migrate_dests_add(): t = ilx % sum(weights), then the first i with t < w_i."""
-    ws = [int(w) for w in weights]
-    total = sum(ws)
-    if total == 0:
-        return None
-    t = ilx % total
-    for i, w in enumerate(ws):
-        if t < w:
-            return i
-        t -= w
-    raise AssertionError("unreachable")
+    slot = int(weighted_slots([ilx], [int(w) for w in weights])[0])
+    return None if slot < 0 else slot
 
 
 def migrate_dest_indices(ilx: np.ndarray, weights) -> np.ndarray:
     """Vectorised migrate_dest_index (-1 where all weights are 0)."""
-    ws = np.asarray(weights, dtype=np.int64)
-    total = int(ws.sum())
-    if total == 0:
-        return np.full(np.shape(ilx), -1, dtype=np.int64)
-    bounds = np.cumsum(ws)  # t < bounds[i] for the first i; zero weights never win
-    return np.searchsorted(bounds, np.asarray(ilx, dtype=np.int64) % total, side="right")
+    return weighted_slots(ilx, weights).reshape(np.shape(ilx))
 
 
 @dataclass

@@ -3,8 +3,8 @@
 For migrate_hot/migrate_cold with ``dests`` on a vaddr target and no ops filters, the walk
 over the regions' folios is: every present page overlapping the regions, in address order,
 each page once (a page shared by two regions goes to the first, the kernel's last_applied
-rule); its destination by the weighted-interleave rule on its interleave index
-(``dests.migrate_dest_indices`` of ``MemorySystem.interleave_index``); pages already on their
+rule); its destination by the weighted-interleave rule (``mempolicy.weighted_slot``, the one
+implementation) on its interleave index (``MemorySystem.interleave_index``); pages already on their
 destination, or whose destination is not a node, are skipped. ``vaddr_dest_walk`` returns the
 number of present pages walked and the pages to move grouped by destination node (address
 order inside a group, nodes ascending, as ``apply_action`` migrates them) with the index of
@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from damon_gym.damon.kernels import upper_bound
+from damon_gym.memory.mempolicy import weighted_slot
 
 BASE_PAGE_SHIFT = 12
 
@@ -89,11 +90,8 @@ def vaddr_dest_walk(vma_start, vma_end, vma_base, vpage_node, starts, ends, shif
     use_table = total <= (1 << 16)
     dest_of_t = np.empty(total if use_table else 0, np.int64)
     if use_table:
-        di = 0
         for t in range(total):
-            while bounds[di] <= t:
-                di += 1
-            node = ids[di]
+            node = ids[weighted_slot(t, bounds)]
             dest_of_t[t] = node if 0 <= node < nr_nodes else -1
     for k in range(m if total else 0):
         if hi[k] <= lo[k]:
@@ -109,10 +107,7 @@ def vaddr_dest_walk(vma_start, vma_end, vma_base, vpage_node, starts, ends, shif
                 if use_table:
                     node = dest_of_t[t]
                 else:
-                    di = 0
-                    while bounds[di] <= t:
-                        di += 1
-                    node = ids[di]
+                    node = ids[weighted_slot(t, bounds)]
                     node = node if 0 <= node < nr_nodes else -1
                 here = vpage_node[q]
                 alloc = np.int64(here >= 0)

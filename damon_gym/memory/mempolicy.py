@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
+from numba import njit
 
 #: mm/mempolicy.c's "weightiness" of bandwidth-derived (auto mode) weights.
 WEIGHTINESS = 32
@@ -60,6 +61,42 @@ def interleave_index(vm_start, vm_pgoff, addr, order: int = 0):
     return (vm_pgoff >> order) + ((addr - vm_start) >> (BASE_PAGE_SHIFT + order))
 
 
+@njit(cache=True, inline="always")
+def weighted_slot(t, bounds):
+    """The weighted-interleave rule, the one implementation every caller uses (mempolicy's
+    weighted_interleave_nid, DAMON's migrate_dests, the numba dests walk): with ``bounds`` the
+    cumulative weights, the slot of position ``t`` (``0 <= t < bounds[-1]``) is the first
+    ``i`` with ``t < bounds[i]`` -- walking the slots subtracting weights until ``t < w``; a
+    zero-weight slot never wins."""
+    i = 0
+    while bounds[i] <= t:
+        i += 1
+    return i
+
+
+@njit(cache=True)
+def _weighted_slots(ilx, bounds, out):
+    total = bounds[bounds.shape[0] - 1]
+    for k in range(ilx.shape[0]):
+        out[k] = weighted_slot(ilx[k] % total, bounds)
+
+
+def weighted_slots(ilx: object, weights: Sequence[int]) -> np.ndarray:
+    """The slot (index into ``weights``) of every interleave index in ``ilx`` under the
+    weighted-interleave rule (:func:`weighted_slot` of ``ilx % sum(weights)``); -1 for every
+    index when all weights are 0. Weights must be >= 0 and indices >= 0."""
+    ws = np.asarray(weights, dtype=np.int64).reshape(-1)
+    ix = np.ascontiguousarray(np.asarray(ilx, dtype=np.int64).reshape(-1))
+    if ws.size and int(ws.min()) < 0:
+        raise ValueError(f"weights: {ws.tolist()} has a negative weight (allowed: >= 0)")
+    if ix.size and int(ix.min()) < 0:
+        raise ValueError("ilx: negative interleave index")
+    out = np.full(ix.shape[0], -1, dtype=np.int64)
+    if ws.size and int(ws.sum()) > 0:
+        _weighted_slots(ix, np.cumsum(ws), out)
+    return out
+
+
 def interleave_nid(ilx: int, nodes: Sequence[int]) -> int:
     """MPOL_INTERLEAVE static selection (mempolicy ``interleave_nid``): the
     ``(ilx % len(nodes))``-th node of the nodemask."""
@@ -82,15 +119,9 @@ def weighted_interleave_nid(ilx: int, nodes: Sequence[int], weights: Sequence[in
     ws = _check_weights(ns, weights)
     if ilx < 0:
         raise ValueError(f"ilx: {ilx} is negative")
-    total = sum(ws)
-    if total == 0:
+    if sum(ws) == 0:
         return ns[0]
-    t = ilx % total
-    for nid, w in zip(ns, ws, strict=True):
-        if t < w:
-            return nid
-        t -= w
-    raise AssertionError("unreachable: t < total")  # pragma: no cover
+    return ns[int(weighted_slots([ilx], ws)[0])]
 
 
 def weighted_interleave_nids(ilx: np.ndarray, nodes: Sequence[int],
@@ -102,14 +133,9 @@ def weighted_interleave_nids(ilx: np.ndarray, nodes: Sequence[int],
     ilx = np.asarray(ilx, dtype=np.int64)
     if ilx.size and int(ilx.min()) < 0:
         raise ValueError("ilx: negative interleave index")
-    node_arr = np.asarray(ns, dtype=np.int64)
-    total = sum(ws)
-    if total == 0:
+    if sum(ws) == 0:
         return np.full(ilx.shape, ns[0], dtype=np.int64)
-    t = ilx % total
-    # node k owns t in [cum[k-1], cum[k]); side="right" skips zero-weight nodes.
-    cum = np.cumsum(np.asarray(ws, dtype=np.int64))
-    return node_arr[np.searchsorted(cum, t, side="right")]
+    return np.asarray(ns, dtype=np.int64)[weighted_slots(ilx, ws)].reshape(ilx.shape)
 
 
 def reduce_interleave_weights(bandwidths: Sequence[int], weightiness: int = WEIGHTINESS) -> list[int]:
