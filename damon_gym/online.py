@@ -114,29 +114,26 @@ class OnlineChanges:
                       goal_targets: list[int] | None = None) -> None:
         """Commit new user fields of one running scheme (dests, size quota, goal targets), as
         damon_commit_ctx would: its stats, quota state and next apply time are kept. The
-        parameters ``export_damon_params`` writes follow."""
+        running scheme is the one copy of these fields; ``export_damon_params`` writes them."""
         s = self.schemes(kdamond_idx, context_idx)[scheme_idx]
-        sp = self.params.kdamonds[kdamond_idx].contexts[context_idx].schemes[scheme_idx]
         if dests is not None:
             for i, (node, w) in enumerate(dests):
                 if not 0 <= node < self.topology.nr_nodes or w < 0:
                     raise ValueError(f"dests[{i}]: node {node} (allowed 0..{self.topology.nr_nodes - 1})"
                                      f" and weight {w} (allowed >= 0)")
             s.dests = [(int(n), int(w)) for n, w in dests]
-            sp.dests = list(s.dests)
         if sz is not None:
             if sz < 0:
                 raise ValueError(f"sz: {sz} must be >= 0 bytes")
             s.quota.sz = int(sz)
-            sp.quotas.sz_bytes = int(sz)
         if goal_targets is not None:
             if len(goal_targets) != len(s.quota.goals):
                 raise ValueError(f"goal_targets: {len(goal_targets)} given, scheme has "
                                  f"{len(s.quota.goals)} goals")
-            for g, gp, v in zip(s.quota.goals, sp.quotas.goals, goal_targets, strict=True):
-                if v <= 0:
-                    raise ValueError(f"goal target_value: {v} must be > 0")
-                g.target_value = gp.target_value = int(v)
+            if any(v <= 0 for v in goal_targets):
+                raise ValueError(f"goal target_value: {min(goal_targets)} must be > 0")
+            for g, v in zip(s.quota.goals, goal_targets, strict=True):
+                g.target_value = int(v)
 
     def set_goal_input(self, value: int, *, kdamond_idx: int = 0, context_idx: int = 0,
                        scheme_idx: int = 0, goal_idx: int = 0) -> None:
@@ -161,7 +158,12 @@ class OnlineChanges:
         for b in self.bindings:
             sps = params.kdamonds[b.kdamond_idx].contexts[b.context_idx].schemes
             for sp, s in zip(sps, damos_engine(b.context).schemes, strict=False):
+                # the running scheme's user fields (update_scheme changes only those)
+                if s.dests or sp.dests:
+                    sp.dests = list(s.dests)
+                sp.quotas.sz_bytes = int(s.quota.sz)
                 sp.quotas.effective_sz_bytes = int(s.qstate.esz)
                 for gp, g in zip(sp.quotas.goals, s.quota.goals, strict=False):
+                    gp.target_value = int(g.target_value)
                     gp.current_value = int(g.current_value)
         save_damon_params(params, path)

@@ -73,9 +73,9 @@ def test_age_reset_keeps_a_min_age_scheme_off_a_region_it_just_acted_on():
     applications: list[tuple[int, np.ndarray, np.ndarray]] = []
     real = engine_mod.actions.apply_action
 
-    def spy(ctx, s, ti, t, starts, ends, memory):
+    def spy(ctx, s, ti, t, starts, ends, memory, **kw):
         applications.append((ctx.nr_aggregations, starts.copy(), ends.copy()))
-        return real(ctx, s, ti, t, starts, ends, memory)
+        return real(ctx, s, ti, t, starts, ends, memory, **kw)
 
     engine_mod.actions.apply_action = spy
     try:
@@ -107,7 +107,7 @@ def test_quota_moves_the_hottest_regions_first():
     seen = []
     real = engine_mod.actions.apply_action
 
-    def spy(ctx, s, ti, t, starts, ends, memory):
+    def spy(ctx, s, ti, t, starts, ends, memory, **kw):
         eng = ctx.schemes
         scores = eng._scores(ctx, s, t.regions)
         applied = np.isin(t.regions.start, starts)
@@ -115,7 +115,7 @@ def test_quota_moves_the_hottest_regions_first():
         left = elig & ~applied
         after_cut = t.regions.start[left] >= ends.max()
         seen.append((scores[applied], scores[left], after_cut, s.qstate.min_score))
-        return real(ctx, s, ti, t, starts, ends, memory)
+        return real(ctx, s, ti, t, starts, ends, memory, **kw)
 
     engine_mod.actions.apply_action = spy
     try:
@@ -394,3 +394,22 @@ def test_online_commit_adds_changes_and_removes_schemes():
     assert after[1].qstate.esz == 16 * MiB
     sim.commit(params(dict(ctx, schemes=[stat])))
     assert len(sim.schemes()) == 1 and sim.schemes()[0].stats.nr_tried > tried0
+
+
+def test_online_updates_live_in_the_running_scheme_and_reach_the_export(tmp_path):
+    """update_scheme changes the running scheme only (one copy of dests, size quota and goal
+    targets); export_damon_params writes those running values, while the parameters the
+    simulation was built with stay as they were given."""
+    p = _tiering_params()
+    sim = sim_with(hot_block(), p, paddr_nodes=[0, 1])
+    before = p.model_copy(deep=True)
+    sim.update_scheme(0, kdamond_idx=0, sz=12 << 20, goal_targets=[4321])
+    out = tmp_path / "params.json"
+    sim.export_damon_params(out)
+    got = load_damon_params(out).kdamonds[0].contexts[0].schemes[0]
+    assert got.quotas.sz_bytes == 12 << 20
+    assert [g.target_value for g in got.quotas.goals] == [4321]
+    assert sim.params.kdamonds[0].contexts[0].schemes[0].quotas.sz_bytes == \
+        before.kdamonds[0].contexts[0].schemes[0].quotas.sz_bytes
+    with pytest.raises(ValueError, match="goal target_value: 0 must be > 0"):
+        sim.update_scheme(0, kdamond_idx=0, goal_targets=[0])
