@@ -10,7 +10,7 @@ The common case -- vaddr ``dests`` without ops filters -- walks in numba (``walk
 moves all destination groups in one call (``MemorySystem.migrate_page_groups``); the numpy
 walk below gives the same result (``reference=True``; a test compares them).
 
-kdamond time model (shared/perf_model.md section 2.7): walking a folio costs WALK_NS [U];
+kdamond time model (docs/model.md 2.7, [PM 2.7]): walking a folio costs WALK_NS [U];
 migrating folios costs what ``perf.performance.MigrationCost`` says (t_fix per folio, divided
 by 3.9 for batches of 512 or more with batched TLB flushing, plus size / B_copy). The result
 reports the folios walked and migrated; ``kdamond_ns`` turns them into the time the kernel
@@ -90,22 +90,25 @@ def _vaddr_page_bound(pm, addrs: np.ndarray, shift: int, ceil: bool) -> np.ndarr
     return np.where(j < 0, 0, out).astype(np.int64)
 
 
-def _folios(ctx: Context, t: Target, memory: MemorySystem, starts, ends):
-    """Folios of the regions: (pages or frames, region index, owner proc per folio, pages)."""
+def _pa_folios(memory: MemorySystem, starts, ends):
+    """Folios of physical regions: (owned frames, region index, owner proc, page index)."""
     shift = memory.page_size.bit_length() - 1
-    if ctx.ops.name == "paddr":
-        f_lo = np.minimum(starts >> shift, memory.nr_frames)
-        f_hi = np.minimum((ends + memory.page_size - 1) >> shift, memory.nr_frames)
-        frames, rid = _ranges_to_items(f_lo, f_hi)
-        owned = memory.frame_proc[frames] >= 0
-        frames, rid = frames[owned], rid[owned]
-        return frames, rid, memory.frame_proc[frames].astype(np.int64), memory.frame_vpage[frames]
-    pm = memory.procs[t.proc_idx]
+    f_lo = np.minimum(starts >> shift, memory.nr_frames)
+    f_hi = np.minimum((ends + memory.page_size - 1) >> shift, memory.nr_frames)
+    frames, rid = _ranges_to_items(f_lo, f_hi)
+    owned = memory.frame_proc[frames] >= 0
+    frames, rid = frames[owned], rid[owned]
+    return frames, rid, memory.frame_proc[frames].astype(np.int64), memory.frame_vpage[frames]
+
+
+def _va_folios(t: Target, memory: MemorySystem, starts, ends):
+    """Folios of virtual regions: (present pages, region index)."""
+    shift = memory.page_size.bit_length() - 1
+    pm = memory.procs[t.process_index()]
     pages, rid = _ranges_to_items(_vaddr_page_bound(pm, starts, shift, False),
                                   _vaddr_page_bound(pm, ends, shift, True))
     present = pm.vpage_frame[pages] >= 0
-    pages, rid = pages[present], rid[present]
-    return pages, rid, np.full(pages.shape[0], t.proc_idx, dtype=np.int64), pages
+    return pages[present], rid[present]
 
 
 def _page_nodes(memory: MemorySystem, procs: np.ndarray, vpages: np.ndarray) -> np.ndarray:
@@ -155,15 +158,71 @@ def _apply_vaddr_dests(ctx: Context, s: Scheme, t: Target, starts: np.ndarray,
 def apply_action(ctx: Context, s: Scheme, ti: int, t: Target, starts: np.ndarray,
                  ends: np.ndarray, memory: MemorySystem, reference: bool = False
                  ) -> ActionResult:
-    """The ops' apply_scheme for a batch of regions: damon_va_apply_scheme() (vaddr) or
-    damon_pa_apply_scheme() (paddr), i.e. damos_va_migrate / damon_pa_migrate for the
-    migrate actions and nothing but the walk for ``stat``."""
-    if (not reference and s.dests and s.action != "stat" and ctx.ops.name != "paddr"
+    """The ops' apply_scheme for a batch of regions, chosen by the context's ops:
+    :func:`va_apply_scheme` or :func:`pa_apply_scheme`."""
+    if ctx.ops.name == "paddr":
+        return pa_apply_scheme(ctx, s, starts, ends, memory)
+    return va_apply_scheme(ctx, s, t, starts, ends, memory, reference)
+
+
+def va_apply_scheme(ctx: Context, s: Scheme, t: Target, starts: np.ndarray, ends: np.ndarray,
+                    memory: MemorySystem, reference: bool = False) -> ActionResult:
+    """damon_va_apply_scheme(): damos_va_migrate for the migrate actions (each present page to
+    its ``dests`` node by the weighted-interleave rule, or to ``target_nid``), the walk alone
+    for ``stat``. ``dests`` without ops filters walk in numba unless ``reference``."""
+    if (not reference and s.dests and s.action != "stat"
             and all(f.is_core for f in s.filters)):
         return _apply_vaddr_dests(ctx, s, t, starts, ends, memory)
-    nreg = starts.shape[0]
+    idx = t.process_index()
+    pages, rid = _va_folios(t, memory, starts, ends)
+    procs = np.full(pages.shape[0], idx, dtype=np.int64)
+
+    def dests(passed: np.ndarray) -> np.ndarray:
+        if not s.dests:
+            return np.full(pages.shape[0], s.target_nid, dtype=np.int64)
+        ids = np.array([d for d, _ in s.dests], dtype=np.int64)
+        di = migrate_dest_indices(memory.interleave_index(idx, pages), [w for _, w in s.dests])
+        return np.where(di >= 0, ids[np.maximum(di, 0)], -1)
+
+    return _apply_folios(ctx, s, memory, pages, rid, procs, pages, starts.shape[0], dests,
+                         lambda sel, node: memory.migrate_pages(idx, pages[sel], node,
+                                                                ctx.now_us),
+                         report_filter_passed=False)
+
+
+def pa_apply_scheme(ctx: Context, s: Scheme, starts: np.ndarray, ends: np.ndarray,
+                    memory: MemorySystem) -> ActionResult:
+    """damon_pa_apply_scheme(): damon_pa_migrate for the migrate actions (every owned frame of
+    the regions to ``target_nid``; the kernel ignores ``dests`` on paddr unless the RFC's
+    round robin is opted in), the walk alone for ``stat``; reports the bytes that passed the
+    ops filters (sz_ops_filter_passed)."""
+    frames, rid, procs, vpages = _pa_folios(memory, starts, ends)
+
+    def dests(passed: np.ndarray) -> np.ndarray:
+        dest = np.full(frames.shape[0], -1, dtype=np.int64)
+        if s.dests and s.paddr_dests == "rfc_round_robin":
+            ids = np.array([d for d, _ in s.dests], dtype=np.int64)
+            sel = np.flatnonzero(passed)
+            di = s.rr.assign(sel.shape[0], [w for _, w in s.dests])
+            dest[sel] = np.where(di >= 0, ids[np.maximum(di, 0)], -1)
+        else:
+            dest[:] = s.target_nid
+        return dest
+
+    return _apply_folios(ctx, s, memory, frames, rid, procs, vpages, starts.shape[0], dests,
+                         lambda sel, node: memory.migrate_frames(frames[sel], node, ctx.now_us),
+                         report_filter_passed=True)
+
+
+def _apply_folios(ctx: Context, s: Scheme, memory: MemorySystem, items: np.ndarray,
+                  rid: np.ndarray, procs: np.ndarray, vpages: np.ndarray, nreg: int,
+                  dests, migrate, *, report_filter_passed: bool) -> ActionResult:
+    """The part both ops share, over the folios (``items``: pages or frames, each with its
+    region ``rid``, owner ``procs`` and page index ``vpages``): the ops filters, then for the
+    migrate actions the destination of each passed folio (``dests``), one migration per
+    destination node (ascending, ``migrate(selection, node)``) and the bytes applied per
+    region (the folios that ended on their destination)."""
     psz = memory.page_size
-    items, rid, procs, vpages = _folios(ctx, t, memory, starts, ends)
     n = items.shape[0]
     young = None
     if needs_young(s.filters):
@@ -173,35 +232,18 @@ def apply_action(ctx: Context, s: Scheme, ti: int, t: Target, starts: np.ndarray
     passed = ops_verdict(s.filters, n, psz, young)
     if passed is None:
         passed = np.ones(n, bool)
-    is_paddr = ctx.ops.name == "paddr"
-    filter_passed = int(passed.sum()) * psz if is_paddr else 0
+    filter_passed = int(passed.sum()) * psz if report_filter_passed else 0
     applied = np.zeros(nreg, dtype=np.int64)
     if s.action == "stat" or n == 0:
         return ActionResult(applied, filter_passed, n, 0)
-    # destinations
-    dest = np.full(n, -1, dtype=np.int64)
-    if s.dests and not is_paddr:
-        ids = np.array([d for d, _ in s.dests], dtype=np.int64)
-        di = migrate_dest_indices(memory.interleave_index(t.proc_idx, items), [w for _, w in s.dests])
-        dest = np.where(di >= 0, ids[np.maximum(di, 0)], -1)
-    elif s.dests and is_paddr and s.paddr_dests == "rfc_round_robin":
-        ids = np.array([d for d, _ in s.dests], dtype=np.int64)
-        sel = np.flatnonzero(passed)
-        di = s.rr.assign(sel.shape[0], [w for _, w in s.dests])
-        dest[sel] = np.where(di >= 0, ids[np.maximum(di, 0)], -1)
-    else:
-        dest[:] = s.target_nid
+    dest = dests(passed)
     dest[(dest < 0) | (dest >= memory.nr_nodes)] = -1  # invalid destination: nothing migrated
     before = _page_nodes(memory, procs, vpages)
     todo = passed & (dest >= 0) & (before != dest)
     # the destination nodes present, ascending (np.unique's order; a bincount over the few
     # node ids is O(folios), where numpy 2's hash-based unique cost milliseconds per step)
     for node in np.flatnonzero(np.bincount(dest[todo], minlength=memory.nr_nodes)):
-        sel = todo & (dest == node)
-        if is_paddr:
-            memory.migrate_frames(items[sel], int(node), ctx.now_us)
-        else:
-            memory.migrate_pages(t.proc_idx, items[sel], int(node), ctx.now_us)
+        migrate(todo & (dest == node), int(node))
     after = _page_nodes(memory, procs, vpages)
     moved = todo & (after == dest)
     nmoved = int(moved.sum())

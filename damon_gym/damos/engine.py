@@ -2,7 +2,7 @@
 
 Per due scheme, ``damos_adjust_quota`` first (charge-window roll-over, effective quota with
 goals, score histogram and min_score), then the walk over every target's regions in address
-order (shared/damon_spec.md sections 3.2-3.3, 4). The walk is vectorised per scheme and
+order (docs/damon_semantics.md sections 3.2-3.3, 4). The walk is vectorised per scheme and
 target: because charging is by region size ([B]), which regions a quota admits depends only on
 their sizes in address order, so one cumulative sum finds the quota cut, the one region to
 split, and where the next window resumes. Processing the due schemes one after another gives

@@ -1,7 +1,7 @@
 """Results and accounting of page migration (what DAMOS migrate_hot/migrate_cold do through
 ``damon_migrate_pages``).
 
-The performance model (shared/perf_model.md section 2.7) charges each moved folio of S bytes
+The performance model (docs/model.md 2.7) charges each moved folio of S bytes
 as S bytes read on the source node and S bytes written on the destination within the step,
 plus CPU time ``t_fix + S / B_copy`` per folio, so the churn record keeps both the bytes per
 (source, destination) and the number of folios.

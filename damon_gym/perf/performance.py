@@ -1,5 +1,5 @@
 """The memory-system performance model: per-step application throughput, loaded latencies,
-latency counters, migration cost and the throughput optimum (shared/perf_model.md §2, [PM]).
+latency counters, migration cost and the throughput optimum (docs/model.md section 2, [PM]).
 
 One :class:`PerformanceModel` per simulated machine; call :meth:`PerformanceModel.step` once per
 simulation step (default 1 s, [PM 2.0]) with the per-node access-rate sums of the placement,
