@@ -1,6 +1,6 @@
 """Per-node loaded latency and the closed-loop (MLP-limited) throughput fixed point.
 
-Specification: docs/model.md sections 2.1, 2.2 and 2.4 (cited below as [PM 2.x]).
+Specification: docs/model.md sections 2.1, 2.2 and 2.4 (cited below by section, as in [PM 2.4]).
 Numpy and numba on arrays of one entry per node (O(nodes), never per page).
 
 Units: bandwidths and traffic in bytes/s, latencies and think time in ns, throughput ``X`` in
