@@ -19,7 +19,8 @@ from numba import njit
 from damon_gym.damon.attrs import max_nr_accesses
 
 if TYPE_CHECKING:
-    from damon_gym.simulation import Simulation
+    from damon_gym.memory.system import MemorySystem
+    from damon_gym.online import ContextBinding
 
 SAMPLES_PER_REGION = 8
 HOT_MIN_PERMIL = 50  # "hot" = at least 5 % of the samples of a window (the recipes' pattern)
@@ -32,7 +33,7 @@ def _vaddr_hot_bands(starts, ends, last_nr, max_nr, vma_start, vma_end, vma_base
     bytes are split over the nodes of ``k`` evenly spaced sampled pages (the sampled addresses
     ascend, so the VMA of each is found by walking forward), then credited to the hot total
     (permil >= ``hot_min``) and to its band ``digitize(permil, (1, 251, 501))``. The numpy
-    reference (``FAST = False``) computes the same from ``_node_fractions``."""
+    reference (``reference=True``) computes the same from ``_node_fractions``."""
     nn = hot.shape[0]
     row = np.zeros(nn)
     jv = -1
@@ -77,10 +78,9 @@ def _paddr_hot_bands(starts, ends, last_nr, max_nr, node_start, page_size, hot_m
             bands[band, nd] += v
 
 
-def _node_fractions(sim: Simulation, b, t) -> np.ndarray:
+def _node_fractions(mem: MemorySystem, b: ContextBinding, t) -> np.ndarray:
     """(regions, nodes) bytes of each region of the target on each node (the numpy
     reference of the compiled passes)."""
-    mem = sim.memory
     r = t.regions
     n = mem.nr_nodes
     out = np.zeros((r.n, n))
@@ -111,18 +111,18 @@ def _node_fractions(sim: Simulation, b, t) -> np.ndarray:
     return out
 
 
-def hotness_by_node(sim: Simulation, contexts: Sequence[int], *,
-                    reference: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def hotness_by_node(mem: MemorySystem, bindings: Sequence[ContextBinding],
+                    contexts: Sequence[int], *, reference: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """(hot bytes per node, (4, nodes) bytes per nr_accesses band) of the regions of the
-    contexts ``contexts`` (indices of ``sim.bindings``) as DAMON sees them, no node credited
-    with more bytes than it holds. ``reference``: the numpy reference instead of the
-    compiled passes (the same values; a test compares them)."""
-    mem = sim.memory
+    contexts ``contexts`` (indices of ``bindings``) as DAMON sees them, no node credited with
+    more bytes than it holds. ``reference``: the numpy reference instead of the compiled
+    passes (the same values; a test compares them)."""
     n = mem.nr_nodes
     hot = np.zeros(n)
     bands = np.zeros((4, n))
     for bi in contexts:
-        b = sim.bindings[bi]
+        b = bindings[bi]
         ctx = b.context
         m = max(max_nr_accesses(ctx.attrs), 1)
         for t in ctx.targets:
@@ -143,7 +143,7 @@ def hotness_by_node(sim: Simulation, contexts: Sequence[int], *,
                 _paddr_hot_bands(r.start, r.end, r.last_nr_accesses, m, mem.node_start_frame,
                                  mem.page_size, HOT_MIN_PERMIL, hot, bands)
                 continue
-            per_node = _node_fractions(sim, b, t)
+            per_node = _node_fractions(mem, b, t)
             pm = t.regions.last_nr_accesses * 1000 // m  # permil of the maximum
             hot += per_node[pm >= HOT_MIN_PERMIL].sum(axis=0)
             band = np.digitize(pm, (1, 251, 501))  # 0 | (0, 25 %] | (25, 50 %] | > 50 %

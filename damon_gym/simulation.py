@@ -34,6 +34,7 @@ from damon_gym.build import (
 )
 from damon_gym.damon.core import Context, Target
 from damon_gym.damon.ops import make_ops
+from damon_gym.damon_view import hotness_by_node
 from damon_gym.damos.engine import DamosEngine
 from damon_gym.damos.scheme import Scheme, scheme_from_params
 from damon_gym.errors import DamonGymWarning
@@ -373,10 +374,8 @@ class Simulation(OnlineChanges):
         >= 5 % of the samples, (4, nodes) bytes per nr_accesses band: idle, up to 25 %, up to
         50 %, more) over the contexts ``contexts`` (indices of ``bindings``; default all), in
         the simulated machine's bytes, no node credited with more than it holds."""
-        from damon_gym.damon_view import hotness_by_node
-
         idx = range(len(self.bindings)) if contexts is None else contexts
-        return hotness_by_node(self, idx, reference=reference)
+        return hotness_by_node(self.memory, self.bindings, idx, reference=reference)
 
     def scheme_totals(self) -> tuple[int, int]:
         """(sz_tried, sz_applied) of every scheme of every context since the start, the real
