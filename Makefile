@@ -10,7 +10,7 @@ SCENARIO ?=
 POLICIES ?=
 SECONDS ?= 20
 
-.PHONY: setup run record test test-rllib bench eval lint clean
+.PHONY: setup run record typecheck test test-rllib bench eval lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,12 @@ RECORD_SCENARIO = $(or $(SCENARIO),default)
 record: setup
 	$(BIN)/damon-gym record --scenario $(RECORD_SCENARIO) --seconds $(SECONDS) --out out/$(RECORD_SCENARIO).damon.data
 
-test: setup
+# mypy on the package ([tool.mypy] in pyproject.toml); .mypy_cache makes a rerun take seconds
+typecheck: setup
+	$(BIN)/python -m mypy
+
+# the type check first, so a type error fails CI (.ci/run runs `make test`)
+test: setup typecheck
 	$(BIN)/python -m pytest -n 2 tests
 
 bench: setup
@@ -60,4 +65,4 @@ lint: setup
 	$(BIN)/ruff check damon_gym agents tests scripts benchmarks
 
 clean:
-	rm -rf $(VENV) $(RLLIB_VENV) out .pytest_cache
+	rm -rf $(VENV) $(RLLIB_VENV) out .pytest_cache .mypy_cache

@@ -198,11 +198,11 @@ class Simulation(OnlineChanges):
                 rs = [mem.node_phys_range(node)]
                 b.notes.append(f"paddr regions set to node {node} (paddr_nodes)")
             elif not rs or any(e > phys_end for _, e in rs):
-                node = order if order < self.topology.nr_nodes else None
-                rs = [mem.node_phys_range(node)] if node is not None else [(0, phys_end)]
+                nid = order if order < self.topology.nr_nodes else None
+                rs = [mem.node_phys_range(nid)] if nid is not None else [(0, phys_end)]
                 b.notes.append(
                     "paddr ranges of another machine mapped onto "
-                    + (f"simulated node {node}" if node is not None else "all simulated memory"))
+                    + (f"simulated node {nid}" if nid is not None else "all simulated memory"))
             ranges = rs
             tgt = Target(pid=None)
             tgt.regions.set_ranges(sorted(ranges))
@@ -352,7 +352,7 @@ class Simulation(OnlineChanges):
         """kdamond time spent applying schemes since the start, on the real machine (what
         DAMOS charges the schemes' quotas, kept by each context's engine even when an online
         commit removes a scheme; the performance model charges it as CPU)."""
-        return sum(b.context.schemes.kdamond_ns for b in self.bindings)
+        return sum(damos_engine(b.context).kdamond_ns for b in self.bindings)
 
     def step(self, seconds: float) -> PerfStep:
         """``run(seconds)`` and then ``perf_step()``: one environment step of the simulation."""
@@ -487,7 +487,7 @@ class Simulation(OnlineChanges):
             "contexts": [
                 {"kdamond_idx": b.kdamond_idx, "context_idx": b.context_idx, "ops": b.ops,
                  "nr_regions": b.context.nr_regions(),
-                 "schemes": [_scheme_stats(s) for s in b.context.schemes.schemes],
+                 "schemes": [_scheme_stats(s) for s in damos_engine(b.context).schemes],
                  "sample_interval_us": b.context.attrs.sample_interval,
                  "aggr_interval_us": b.context.attrs.aggr_interval,
                  "nr_aggregations": b.context.nr_aggregations, "notes": list(b.notes)}

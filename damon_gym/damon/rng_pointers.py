@@ -37,7 +37,10 @@ def pointers(rng: np.random.Generator) -> tuple[int, int, int, int]:
     c = rng.bit_generator.ctypes
 
     def addr(fn) -> int:
-        return int(ctypes.cast(fn, ctypes.c_void_p).value)
+        value = ctypes.cast(fn, ctypes.c_void_p).value
+        if value is None:  # a bit generator always fills its function pointers
+            raise RuntimeError("numpy bit generator without a function pointer")
+        return int(value)
 
     ptrs = (int(c.state_address), addr(c.next_double), addr(c.next_uint64),
             addr(c.next_uint32))

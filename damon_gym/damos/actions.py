@@ -135,7 +135,7 @@ def _apply_vaddr_dests(ctx: Context, s: Scheme, t: Target, starts: np.ndarray,
                        ends: np.ndarray, memory: MemorySystem) -> ActionResult:
     """migrate_* with dests on a vaddr target without ops filters: the walk in numba
     (``walk.vaddr_dest_walk``), then one migration per destination node, nodes ascending."""
-    pm = memory.procs[t.proc_idx]
+    pm = memory.procs[t.process_index()]
     dests = np.array(s.dests, dtype=np.int64).reshape(-1, 2)  # (node id, weight) rows
     starts, ends = np.ascontiguousarray(starts), np.ascontiguousarray(ends)
     shift = memory.page_size.bit_length() - 1
@@ -146,7 +146,7 @@ def _apply_vaddr_dests(ctx: Context, s: Scheme, t: Target, starts: np.ndarray,
         memory.page_order, dests[:, 0].copy(), np.cumsum(dests[:, 1]), memory.nr_nodes, buf)
     moved = np.zeros(offs.shape[0] - 1, dtype=np.int64)
     if len(pages):
-        for node, res in enumerate(memory.migrate_page_groups(t.proc_idx, pages, offs,
+        for node, res in enumerate(memory.migrate_page_groups(t.process_index(), pages, offs,
                                                               ctx.now_us)):
             if res is not None:
                 moved[node] = res.nr_moved

@@ -2,7 +2,7 @@
 
 Per due scheme, ``damos_adjust_quota`` first (charge-window roll-over, effective quota with
 goals, score histogram and min_score), then the walk over every target's regions in address
-order (docs/damon_semantics.md sections 3.2-3.3, 4). The walk is vectorised per scheme and
+order [DS 3.2-3.3, 4]. The walk is vectorised per scheme and
 target: because charging is by region size ([B]), which regions a quota admits depends only on
 their sizes in address order, so one cumulative sum finds the quota cut, the one region to
 split, and where the next window resumes. Processing the due schemes one after another gives
@@ -184,7 +184,8 @@ class DamosEngine(SchemesHook):
             fn = goals.node_mem_used_bp if g.metric == "node_mem_used_bp" else goals.node_mem_free_bp
             g_value = fn(total, free)
         else:  # node_eligible_mem_bp / node_ineligible_mem_bp (paddr)
-            on_node, total = self.eligible_bytes_on_node(ctx, s, g.nid) if valid else (0, 0)
+            on_node, total = self.eligible_bytes_on_node(ctx, s, g.nid) if valid and g.nid is not None \
+                else (0, 0)
             bp = goals.node_eligible_mem_bp(on_node, total)
             g_value = bp if g.metric == "node_eligible_mem_bp" else (10000 - bp if total else 0)
         g.current_value = g_value
@@ -238,7 +239,9 @@ class DamosEngine(SchemesHook):
 
     def _scores(self, ctx: Context, s: Scheme, r) -> np.ndarray:
         """Priority score of every region: 99 (stat), hot score or cold score."""
-        return self._pattern_scores(ctx, s, r, True)[1]
+        scores = self._pattern_scores(ctx, s, r, True)[1]
+        assert scores is not None  # with_scores=True returns them
+        return scores
 
     def _eligible(self, ctx: Context, s: Scheme, ti: int, t: Target, *, with_scores: bool):
         r = t.regions

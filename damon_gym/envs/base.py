@@ -146,15 +146,22 @@ class DamonEnv(gym.Env):
         self._add_schemes(tp)
         return tp
 
+    @property
+    def live_sim(self) -> Simulation:
+        """The simulation of the current episode (``reset`` builds it)."""
+        if self.sim is None:
+            raise RuntimeError("the env has no simulation yet: call reset() first")
+        return self.sim
+
     def scheme(self, role: str):
         """A controlled scheme of the running simulation by role ("interleave", "demote",
         "promote")."""
         ref: SchemeRef = self._refs[role]
-        return self.sim.schemes(ref.kdamond, ref.context)[ref.scheme]
+        return self.live_sim.schemes(ref.kdamond, ref.context)[ref.scheme]
 
     def _update(self, role: str, **fields) -> None:
         ref: SchemeRef = self._refs[role]
-        self.sim.update_scheme(ref.scheme, kdamond_idx=ref.kdamond, context_idx=ref.context,
+        self.live_sim.update_scheme(ref.scheme, kdamond_idx=ref.kdamond, context_idx=ref.context,
                                **fields)
 
     def _first_scheme(self):
@@ -268,7 +275,7 @@ class DamonEnv(gym.Env):
         return max(4096, int(spaces.log_scale(0.0, self.quota_min, self.quota_max)) // 4096 * 4096)
 
     def _scheme_totals(self) -> tuple[int, int]:
-        return self.sim.scheme_totals()
+        return self.live_sim.scheme_totals()
 
     def _mark_scheme_counters(self) -> None:
         self._tried0, self._applied0 = self._scheme_totals()

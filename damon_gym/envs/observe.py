@@ -18,14 +18,14 @@ if TYPE_CHECKING:
 def hotness_by_node(env: DamonEnv, reference: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(hot bytes per node, (4, nodes) bytes per band) of the env's observed contexts
     (``Simulation.hotness_by_node``)."""
-    return env.sim.hotness_by_node(env._observed_contexts(), reference=reference)
+    return env.live_sim.hotness_by_node(env._observed_contexts(), reference=reference)
 
 
 def _static_part(env: DamonEnv) -> tuple:
     """What does not change during an episode, computed once per machine (topology object and
     byte scale; topologies are frozen and shared between resets): the observation with its
     static features (mask, bandwidth and idle-latency shares) and the constants."""
-    topo, k = env.topology, env.sim.byte_scale
+    topo, k = env.topology, env.live_sim.byte_scale
     key = (id(topo), k)
     c = _STATIC.get(key)
     if c is not None and c[0] is topo:
@@ -54,7 +54,7 @@ _STATIC: dict[tuple, tuple] = {}
 def observation(env: DamonEnv, clip: bool = True, reference: bool = False) -> np.ndarray:
     """The observation vector; ``clip=False`` returns it before the final clip into the
     Box (float64), which the property tests check is inside the Box already."""
-    mem = env.sim.memory
+    mem = env.live_sim.memory
     perf = env._last_perf
     n = env.nr_nodes
     _, base, cap, l0_min, bw_sum, cap_sum, _ = _static_part(env)
@@ -100,9 +100,9 @@ INFO_KEYS = ("time_s", "X", "X_star", "perf_norm", "churn", "shares", "f_star", 
 def info(env: DamonEnv, terms: dict[str, float]) -> dict[str, Any]:
     """Stable keys (``INFO_KEYS``); per-node arrays are padded to 8 nodes."""
     p = env._last_perf
-    mem = env.sim.memory
+    mem = env.live_sim.memory
     return {
-        "time_s": env.sim.now_us / 1e6,
+        "time_s": env.live_sim.now_us / 1e6,
         "X": float(p.X),
         "X_star": float(p.X_star) if np.isfinite(p.X_star) else 0.0,
         "perf_norm": terms["perf_norm"],
@@ -116,7 +116,7 @@ def info(env: DamonEnv, terms: dict[str, float]) -> dict[str, Any]:
         "pingpong_bytes": int(p.pingpong_bytes),
         "weights": _pad(env._weights(), np.int64),
         "esz": int(env._first_scheme().qstate.esz),
-        "node_used_bytes": _pad([env.sim.real_bytes(int(u) * mem.page_size)
+        "node_used_bytes": _pad([env.live_sim.real_bytes(int(u) * mem.page_size)
                                  for u in mem.used_frames], np.int64),
         "scenario": env.scenario.name,
         "scenario_hash": env.scenario_hash,

@@ -1,7 +1,7 @@
 """Results and accounting of page migration (what DAMOS migrate_hot/migrate_cold do through
 ``damon_migrate_pages``).
 
-The performance model (docs/model.md 2.7) charges each moved folio of S bytes
+The performance model [PM 2.7] charges each moved folio of S bytes
 as S bytes read on the source node and S bytes written on the destination within the step,
 plus CPU time ``t_fix + S / B_copy`` per folio, so the churn record keeps both the bytes per
 (source, destination) and the number of folios.
@@ -223,6 +223,7 @@ def migrate_page_groups_of(mem: Any, idx: int, pages: np.ndarray, offs: np.ndarr
     if status == 3:  # a group not ascending (or numba off): one migration per group
         return [mem.migrate_pages(idx, pages[a:b], g, now_us) if b > a else None
                 for g, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
+    assert res is not None and log is not None  # status 0: the numba call ran
     out: list[MigrationResult | None] = []
     bytes_by_src = res[:, 5:] * mem.page_size
     for g, (row, a, b) in enumerate(zip(res[:, :5].tolist(), bounds[:-1], bounds[1:],

@@ -93,7 +93,7 @@ def latency_curvature(u: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarra
     return 2.0 * b * L0 / (1.0 - u) ** 3
 
 
-def utilisation_at_latency(lat_ns: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
+def utilisation_at_latency(lat_ns: np.ndarray | float, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
                            u_max: float = U_MAX) -> np.ndarray:
     """Inverse of :func:`loaded_latency`: the utilisation at which each node's latency is
     ``lat_ns`` (0 below ``L0``, ``u_max`` above ``L(u_max)``). Closed form: with

@@ -1,5 +1,5 @@
 """The memory-system performance model: per-step application throughput, loaded latencies,
-latency counters, migration cost and the throughput optimum (docs/model.md section 2, [PM]).
+latency counters, migration cost and the throughput optimum ([PM 2], docs/model.md#pm-2).
 
 One :class:`PerformanceModel` per simulated machine; call :meth:`PerformanceModel.step` once per
 simulation step (default 1 s, [PM 2.0]) with the per-node access-rate sums of the placement,
@@ -166,7 +166,7 @@ class PerfStep:
     def to_dict(self) -> dict[str, Any]:
         """Plain Python values (lists for arrays), for ``Simulation.stats()`` and JSON."""
         out: dict[str, Any] = {}
-        for k in self.__slots__:  # type: ignore[attr-defined]
+        for k in self.__slots__:
             v = getattr(self, k)
             if isinstance(v, np.ndarray):
                 v = [float(x) for x in v]
@@ -200,7 +200,7 @@ class PerformanceModel:
             raise ValueError(f"think_ns: {cfg.think_ns} must be >= 0")
         self.config = cfg
         self._nodes: dict[float, NodeArrays] = {}
-        self._n_cache: dict[float, float] = {}
+        self._n_cache: dict[tuple[float, float], float] = {}
         self._opt_cache: OrderedDict[tuple, Optimum] = OrderedDict()
         self._h_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         # X* lookups this model's own cache could not answer (computed, or taken from the
@@ -317,7 +317,7 @@ class PerformanceModel:
             return opt
         self.optimum_solves += 1
         shared = _shared_key(hotness)
-        skey = (key, self._na_key(na)) if shared else None
+        skey = (key, self._na_key(na)) if shared else ()
         opt = _SHARED_OPT.get(skey) if shared else None
         if opt is not None:
             self.shared_hits += 1
