@@ -15,6 +15,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+FREE = -1  # frame_proc of a free frame
+UNMOVABLE = -2  # frame_proc of a frame of unmovable (kernel) memory
+
 
 class FreeFrameStacks:
     """One free-frame stack per node, all packed in one array.

@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from damon_gym.memory.frames import FrameChangeLog, FreeFrameStacks, node_rate_sums_of
+from damon_gym.memory.frames import (
+    UNMOVABLE,
+    FrameChangeLog,
+    FreeFrameStacks,
+    node_rate_sums_of,
+)
+from damon_gym.memory.invariants import check_invariants
 from damon_gym.memory.mempolicy import interleave_index
 from damon_gym.memory.migration import (
     DEFAULT_PINGPONG_WINDOW_US,
@@ -60,10 +66,6 @@ def _unique_in_order(arr: np.ndarray) -> np.ndarray:
     if len(first) == len(arr):
         return arr
     return arr[np.sort(first)]
-
-
-FREE = -1  # frame_proc of a free frame
-UNMOVABLE = -2  # frame_proc of a frame of unmovable (kernel) memory
 
 
 class MemorySystem:
@@ -424,38 +426,6 @@ class MemorySystem:
 
     # ------------------------------------------------------------------ checks
     def check_invariants(self) -> None:
-        """Raise AssertionError if frame/page bookkeeping is inconsistent (for tests)."""
-        owner_count = 0
-        for i, proc in enumerate(self.procs):
-            pg = np.flatnonzero(proc.vpage_frame >= 0)
-            if not proc.alive and len(pg):
-                raise AssertionError(f"process {i} exited but maps {len(pg)} pages")
-            f = proc.vpage_frame[pg]
-            if (self.frame_proc[f] != i).any() or (self.frame_vpage[f] != pg).any():
-                raise AssertionError(f"process {i}: a page's frame is not owned by it")
-            if (proc.vpage_node[pg] != self.frame_node[f]).any() \
-                    or (np.delete(proc.vpage_node, pg) != -1).any():
-                raise AssertionError(f"process {i}: vpage_node disagrees with vpage_frame")
-            owner_count += len(pg)
-        owned = np.flatnonzero(self.frame_proc >= 0)
-        if len(owned) != owner_count:
-            raise AssertionError(f"{len(owned)} owned frames but {owner_count} mapped pages")
-        if (self.frame_vpage[self.frame_proc < 0] != -1).any():
-            raise AssertionError("a free frame has a page index")
-        used = np.bincount(self.frame_node[owned], minlength=self.nr_nodes) \
-            + self.unmovable_frames
-        if (np.bincount(self.frame_node[self.frame_proc == UNMOVABLE], minlength=self.nr_nodes)
-                != self.unmovable_frames).any():
-            raise AssertionError("unmovable frames changed")
-        if (used != self.used_frames).any():
-            raise AssertionError(f"used_frames {self.used_frames} != counted {used}")
-        if (self.used_frames + self.free_frames != self.node_nr_frames).any():
-            raise AssertionError("used + free != node frames")
-        for node in range(self.nr_nodes):
-            fr = self._free.free_frames_of(node)
-            lo, hi = self.node_start_frame[node], self.node_start_frame[node + 1]
-            if len(np.unique(fr)) != len(fr) or ((fr < lo) | (fr >= hi)).any() \
-                    or (self.frame_proc[fr] != FREE).any():
-                raise AssertionError(f"node {node}: free stack holds a bad frame")
-        if (self.used_frames * self.page_size > np.asarray(self.topology.capacities)).any():
-            raise AssertionError("a node is over capacity")
+        """Raise AssertionError if frame/page bookkeeping is inconsistent (for tests; the
+        checks are ``memory.invariants``)."""
+        check_invariants(self)
