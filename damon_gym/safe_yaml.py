@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from damon_gym.caches import bounded_put
 from damon_gym.errors import DamonGymError, read_text
 
 MAX_NODES = 200_000
@@ -125,10 +126,7 @@ def read_yaml(path: str | Path) -> Any:
     key = (str(p), text)
     hit = _PARSED.get(key)
     if hit is None:
-        hit = parse_yaml(text, str(p))
-        if len(_PARSED) >= 512:
-            _PARSED.clear()
-        _PARSED[key] = hit
+        hit = bounded_put(_PARSED, key, parse_yaml(text, str(p)), 512)
     return copy.deepcopy(hit)
 
 

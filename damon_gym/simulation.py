@@ -31,6 +31,7 @@ from damon_gym.build import (
     default_damon_params,
     scenario_topology,
 )
+from damon_gym.caches import bounded_put
 from damon_gym.damon.core import Context, Target
 from damon_gym.damon.ops import make_ops
 from damon_gym.damos.engine import DamosEngine
@@ -305,9 +306,7 @@ class Simulation(OnlineChanges, SimulationViews):
                 curve = last[1]
                 curve.cum_bytes.flags.writeable = False  # shared from now on
                 curve.cum_share.flags.writeable = False
-                _HOTNESS[key] = curve
-                if len(_HOTNESS) > 256:
-                    _HOTNESS.pop(next(iter(_HOTNESS)))
+                bounded_put(_HOTNESS, key, curve, 256)
             self._hotness = curve
         return self._hotness
 

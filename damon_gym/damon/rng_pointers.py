@@ -20,6 +20,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.random.generator_core import _bit_gen_type
 
+from damon_gym.caches import bounded_put
+
 _GEN = types.NumPyRandomGeneratorType("generator_from_pointers")
 
 # id(generator) -> (generator, pointers): process-local (never pickled with a context, whose
@@ -44,9 +46,7 @@ def pointers(rng: np.random.Generator) -> tuple[int, int, int, int]:
 
     ptrs = (int(c.state_address), addr(c.next_double), addr(c.next_uint64),
             addr(c.next_uint32))
-    _CACHE[id(rng)] = (rng, ptrs)
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    bounded_put(_CACHE, id(rng), (rng, ptrs), _CACHE_SIZE)
     return ptrs
 
 

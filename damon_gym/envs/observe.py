@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from damon_gym.caches import bounded_put
 from damon_gym.envs.spaces import GLOBAL_FEATURES, HIGH, LOW, N_MAX, NF, OBS_DIM
 
 if TYPE_CHECKING:
@@ -42,10 +43,7 @@ def _static_part(env: DamonEnv) -> tuple:
     base.flags.writeable = False  # each observation starts from a copy
     # the real machine's total memory, to compare with DAMOS's (real) tried bytes
     c = (topo, base, cap, float(l0.min()), float(bw.sum()), float(cap.sum()) * k, k)
-    if len(_STATIC) >= 256:
-        _STATIC.clear()
-    _STATIC[key] = c  # holds the topology: its id stays unique while cached
-    return c
+    return bounded_put(_STATIC, key, c, 256)  # holds the topology: its id stays unique
 
 
 _STATIC: dict[tuple, tuple] = {}

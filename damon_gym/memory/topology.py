@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
+from damon_gym.caches import bounded_put
 from damon_gym.configs import CONFIG_DIR
 from damon_gym.errors import DamonGymError
 from damon_gym.memory.mempolicy import reduce_interleave_weights
@@ -138,9 +139,8 @@ class Topology(BaseModel):
             cap = int(n.capacity * capacity_scale) // SCALE_GRANULE * SCALE_GRANULE
             nodes.append(n.model_copy(update={"capacity": max(cap, SCALE_GRANULE)}))
         out = self.model_copy(update={"nodes": nodes})
-        if len(_SCALED) >= 256:
-            _SCALED.clear()
-        _SCALED[(id(self), capacity_scale)] = (self, out)  # holds self: its id stays unique
+        # the entry holds self, so its id stays unique while cached
+        bounded_put(_SCALED, (id(self), capacity_scale), (self, out), 256)
         return out
 
     def auto_weights(self) -> list[int]:
@@ -260,10 +260,7 @@ def load_topology(name_or_path: str | Path) -> Topology:
     key = (str(p), repr(data))
     topo = _LOADED.get(key)
     if topo is None:
-        topo = topology_from_dict(data, str(p))
-        if len(_LOADED) >= 256:
-            _LOADED.clear()
-        _LOADED[key] = topo
+        topo = bounded_put(_LOADED, key, topology_from_dict(data, str(p)), 256)
     return topo
 
 

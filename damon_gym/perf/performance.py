@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from damon_gym.caches import bounded_put
 from damon_gym.memory.topology import Topology
 from damon_gym.perf.hotness import HotnessCurve, subset_values
 from damon_gym.perf.latency import (
@@ -54,12 +55,6 @@ _CACHE_SIZE = 64
 _SHARED_SIZE = 1024
 _SHARED_OPT: OrderedDict[tuple, Optimum] = OrderedDict()
 _SHARED_H: OrderedDict[tuple, np.ndarray] = OrderedDict()
-
-
-def _lru_put(cache: OrderedDict, key: tuple, value: Any, size: int) -> None:
-    cache[key] = value
-    if len(cache) > size:
-        cache.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -279,8 +274,8 @@ class PerformanceModel:
                 h = subset_values(hotness, caps)
                 h.flags.writeable = False
                 if shared:
-                    _lru_put(_SHARED_H, key, h, _SHARED_SIZE)
-            _lru_put(self._h_cache, key, h, _CACHE_SIZE)
+                    bounded_put(_SHARED_H, key, h, _SHARED_SIZE)
+            bounded_put(self._h_cache, key, h, _CACHE_SIZE)
         return h
 
     def _na_key(self, na: NodeArrays) -> tuple:
@@ -326,8 +321,8 @@ class PerformanceModel:
             opt = solve_optimum(self.subset_values(hotness, caps), na, N, self.think_ns, ext)
             opt.f_star.flags.writeable = False  # shared by every step (and model) that hits
             if shared:
-                _lru_put(_SHARED_OPT, skey, opt, _SHARED_SIZE)
-        _lru_put(self._opt_cache, key, opt, _CACHE_SIZE)
+                bounded_put(_SHARED_OPT, skey, opt, _SHARED_SIZE)
+        bounded_put(self._opt_cache, key, opt, _CACHE_SIZE)
         return opt
 
     def equal_latency(self, hotness: HotnessCurve, *, bg: Any = None,

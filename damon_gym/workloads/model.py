@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from damon_gym.caches import bounded_put
 from damon_gym.errors import DamonGymError
 from damon_gym.workloads.fields import KINDS, PageGeometry, expand_segment, normalize_params
 
@@ -368,10 +369,7 @@ class Workload:
                     idx, r = expand_segment(g, s.kind, s.params, s.start, s.end)
                     arr[idx] += r  # indices are unique within one segment
         arr.flags.writeable = False
-        self._cache[key] = arr
-        if len(self._cache) > _CACHE_ENTRIES:
-            self._cache.popitem(last=False)
-        return arr
+        return bounded_put(self._cache, key, arr, _CACHE_ENTRIES)
 
     def rates_at(self, t_s: float, proc: int, page_size: int) -> np.ndarray:
         """Read-only float64 accesses/s of every page of ``proc`` at time ``t_s`` (zeros when
