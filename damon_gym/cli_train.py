@@ -58,7 +58,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                    checkpoint_freq=args.checkpoint_freq, n_envs=args.n_envs,
                    subproc=args.vec_env == "subproc",
                    progress=not args.no_progress and sys.stderr.isatty(),
-                   verbose=args.verbose, threads=args.threads)
+                   verbose=args.verbose, threads=args.threads,
+                   trained_agent=Path(args.trained_agent) if args.trained_agent else None)
     if args.backend == "ray":
         from damon_gym.training.tune import tune_trials
 
@@ -120,6 +121,9 @@ def add_parser(sub) -> None:
     tr.add_argument("--max-concurrent", type=int, default=None,
                     help="with --backend ray: trials at once (default: as CPUs allow)")
     tr.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    tr.add_argument("-i", "--trained-agent", default=None, metavar="PATH",
+                    help="start from this model (.zip, or a training folder's model.zip) and "
+                         "train it on with the config's hyperparameters (rl-zoo3's option)")
     tr.add_argument("--config", default=None,
                     help="a hyperparameter file in rl-zoo3's format (default "
                     "configs/agents/ALGO.yml)")

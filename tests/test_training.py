@@ -217,6 +217,43 @@ def test_train_resume_continues(small_run, tmp_path):
         train(_run(tmp, tmp_path / "empty", resume=True))
 
 
+def test_env_kwargs_reach_the_training_and_eval_envs(tmp_path):
+    """rl-zoo3's env_kwargs set the reward's terms of every env the run builds."""
+    from damon_gym.training.train import _vec_env, resolve_config
+
+    res = resolve_config(_run(tmp_path, tmp_path / "o", config=_config(
+        tmp_path, env_kwargs="dict(beta=1.0, m_cap_bytes=4294967296)")))
+    assert res.env_kwargs == {"beta": 1.0, "m_cap_bytes": 4 << 30}
+    venv = _vec_env("DamonGym/Interleave-v0", 2, 0, "smoke", env_kwargs=res.env_kwargs)
+    try:
+        assert venv.get_attr("beta") == [1.0, 1.0]
+        assert venv.get_attr("m_cap_bytes") == [4 << 30] * 2
+    finally:
+        venv.close()
+
+
+def test_trained_agent_starts_from_the_saved_policy(small_run, tmp_path):
+    """-i/--trained-agent: training goes on from the saved parameters (with a learning rate of
+    1e-9 they stay within ~1e-8 of the saved ones, so the actions are the saved model's to
+    1e-5, where a fresh policy's differ by ~0.1), counting steps anew."""
+    from stable_baselines3 import PPO
+
+    from damon_gym.training.config import TrainConfigError
+    from damon_gym.training.train import train
+
+    tmp, out, _ = small_run
+    s = train(_run(tmp_path, tmp_path / "ft", trained_agent=out, steps=128,
+                   config=_config(tmp_path, learning_rate=1e-9)))
+    assert s["timesteps"] == 128 and s["trained_agent"] == str(out / "model.zip")
+    old = PPO.load(str(out / "model.zip"), device="cpu")
+    new = PPO.load(str(tmp_path / "ft" / "model.zip"), device="cpu")
+    obs = np.stack([_obs("Interleave", "smoke-zigzag", k) for k in range(3)])
+    np.testing.assert_allclose(old.predict(obs, deterministic=True)[0],
+                               new.predict(obs, deterministic=True)[0], atol=1e-5)
+    with pytest.raises(TrainConfigError, match="trained-agent: .*not a model .zip"):
+        train(_run(tmp_path, tmp_path / "x", trained_agent=tmp_path / "nosuch.zip"))
+
+
 def test_train_improves_over_the_untrained_policy(tmp_path):
     """A few thousand PPO steps on the shifting-hot-set smoke scenario beat the untrained
     policy (equal weights: the mean action 0) on episodes it did not train on. Seeded: the
@@ -344,6 +381,10 @@ def test_train_cli_refuses_bad_input(tmp_path, extra, message):
     ({"policy_kwargs": "__import__('os').system('true')"}, "policy_kwargs:"),
     ({"normalize": "dict(norm_obz=True)"}, "normalize: unknown key(s) ['norm_obz']"),
     ({"env_wrapper": "x"}, "env_wrapper: rl-zoo3 key(s) that damon-gym train does not support"),
+    ({"env_kwargs": "dict(action_mode='delta')"}, "env_kwargs: action_mode not allowed; "
+                                                  "allowed: beta, m_cap_bytes"),
+    ({"env_kwargs": "dict(beta=1.5)"}, "env_kwargs.beta: 1.5; allowed: a number in [0, 1]"),
+    ({"env_kwargs": "dict(m_cap_bytes=0)"}, "env_kwargs.m_cap_bytes: 0; allowed"),
 ])
 def test_train_cli_refuses_bad_config(tmp_path, hp, message):
     cfg = _config(tmp_path, **hp)

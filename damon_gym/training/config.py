@@ -43,7 +43,11 @@ def default_config_path(algo: str) -> Path:
 
 
 #: rl-zoo3 keys handled here rather than passed to the algorithm
-ZOO_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "policy_kwargs")
+ZOO_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "policy_kwargs", "env_kwargs")
+#: env arguments ``env_kwargs`` may set: the reward's terms only. The action and observation
+#: must stay the task's own, so that the model plays in ``damon-gym eval`` and ``run``, whose
+#: envs take the defaults (docs/reward.md: beta in [0, 1], M_cap > 0 bytes).
+ENV_KWARGS = ("beta", "m_cap_bytes")
 #: rl-zoo3 keys this trainer refuses (they need rl-zoo3's own machinery)
 UNSUPPORTED = ("env_wrapper", "vec_env_wrapper", "frame_stack", "callback", "monitor_kwargs",
                "replay_buffer_class", "replay_buffer_kwargs", "noise_type", "noise_std")
@@ -196,6 +200,36 @@ def _policy(value: Any, algo_cls) -> Any:
         raise TrainConfigError(f"policy: {value!r} does not exist") from None
 
 
+def _env_kwargs(value: Any) -> dict[str, Any]:
+    """rl-zoo3's ``env_kwargs`` (a mapping or a ``"dict(...)"`` string), limited to the reward's
+    terms (ENV_KWARGS), with their ranges checked here rather than deep in the env."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        value = parse_call_string(value, "env_kwargs")
+    if not isinstance(value, dict):
+        raise TrainConfigError(f"env_kwargs: {value!r}; expected a mapping or \"dict(...)\"")
+    bad = sorted(set(value) - set(ENV_KWARGS))
+    if bad:
+        raise TrainConfigError(f"env_kwargs: {', '.join(map(str, bad))} not allowed; allowed: "
+                               f"{', '.join(ENV_KWARGS)} (the reward's terms; the action and "
+                               "observation stay the task's)")
+    out: dict[str, Any] = {}
+    if "beta" in value:
+        b = value["beta"]
+        if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0.0 <= b <= 1.0:
+            raise TrainConfigError(f"env_kwargs.beta: {b!r}; allowed: a number in [0, 1]")
+        out["beta"] = float(b)
+    if "m_cap_bytes" in value:
+        m = value["m_cap_bytes"]
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(m) \
+                or m <= 0 or int(m) != m:
+            raise TrainConfigError(f"env_kwargs.m_cap_bytes: {m!r}; allowed: a whole number "
+                                   "of bytes > 0")
+        out["m_cap_bytes"] = int(m)
+    return out
+
+
 class Resolved:
     """A hyperparameter mapping resolved for one algorithm: ``algo_kwargs`` for its
     constructor, ``n_envs``, ``n_timesteps``, ``normalize`` (VecNormalize kwargs, or None)
@@ -219,6 +253,7 @@ class Resolved:
                                    f"[1, {MAX_TIMESTEPS:.0e}]")
         self.n_envs, self.n_timesteps = int(n_envs), int(steps)
         self.normalize = _normalize(hp.pop("normalize", False))
+        self.env_kwargs = _env_kwargs(hp.pop("env_kwargs", None))
         self.policy = _policy(hp.pop("policy", "MlpPolicy"), cls)
         pk = hp.pop("policy_kwargs", None)
         if isinstance(pk, str):
@@ -259,5 +294,6 @@ class Resolved:
 
         return {"algo": self.algo, "n_envs": self.n_envs, "n_timesteps": self.n_timesteps,
                 "policy": show(self.policy), "policy_kwargs": show(self.policy_kwargs),
-                "normalize": self.normalize, "algo_kwargs": show(self.algo_kwargs),
+                "normalize": self.normalize, "env_kwargs": self.env_kwargs,
+                "algo_kwargs": show(self.algo_kwargs),
                 "file": show(self.raw)}

@@ -62,6 +62,7 @@ class TrainRun:
     progress: bool = True
     verbose: int = 0
     threads: int = 1
+    trained_agent: Path | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -108,6 +109,17 @@ def check_run(run: TrainRun) -> TrainRun:
         if not entries:
             raise TrainConfigError(f"{name}: suite {suite!r} has no episode meant for "
                                    f"{run.task}")
+    if run.trained_agent is not None:
+        ta = Path(run.trained_agent)
+        if ta.is_dir():
+            ta = ta / "model.zip"
+        if ta.suffix != ".zip" or not ta.is_file():
+            raise TrainConfigError(f"trained-agent: {run.trained_agent}: not a model .zip or a "
+                                   "training folder holding model.zip")
+        if run.resume:
+            raise TrainConfigError("trained-agent: not with --resume (a resumed run continues "
+                                   "its own checkpoint)")
+        run = dataclasses.replace(run, trained_agent=ta)
     if run.config is not None and not Path(run.config).is_file():
         raise TrainConfigError(f"config: {run.config}: no such file")
     out = run.out
@@ -134,17 +146,20 @@ def resolve_config(run: TrainRun) -> Resolved:
     return res
 
 
-def _vec_env(env_id: str, n: int, seed: int, suite: str, subproc: bool = False):
+def _vec_env(env_id: str, n: int, seed: int, suite: str, subproc: bool = False,
+             env_kwargs: dict[str, Any] | None = None):
     """``n`` envs of ``env_id`` drawing their episodes from ``suite``, in SB3's VecMonitor.
     The id's registered step limit is its own scenario's; a suite's episodes end where each
-    env truncates itself, so the limit is lifted to the envs' horizon."""
+    env truncates itself, so the limit is lifted to the envs' horizon. ``env_kwargs``: the
+    hyperparameter file's reward terms (as rl-zoo3, the held-out evaluation uses them too)."""
     from stable_baselines3.common.vec_env import VecMonitor
 
     from damon_gym.envs.registration import HORIZON
     from damon_gym.envs.vector import make_sb3_vec_env
 
     return VecMonitor(make_sb3_vec_env(env_id, n, seed=seed, subproc=subproc, suite=suite,
-                                       max_episode_steps=HORIZON, disable_env_checker=True))
+                                       max_episode_steps=HORIZON, disable_env_checker=True,
+                                       **(env_kwargs or {})))
 
 
 def scenario_hashes(suite: str, task: str) -> list[dict[str, Any]]:
@@ -210,7 +225,7 @@ def train(run: TrainRun, report=None) -> dict[str, Any]:
     cls = algo_class(run.algo)
     t0 = time.perf_counter()
 
-    venv = _vec_env(run.env_id, res.n_envs, run.seed, run.suite, run.subproc)
+    venv = _vec_env(run.env_id, res.n_envs, run.seed, run.suite, run.subproc, res.env_kwargs)
     if run.resume and (out / "checkpoint_vecnormalize.pkl").exists():
         venv = VecNormalize.load(str(out / "checkpoint_vecnormalize.pkl"), venv)
         venv.training = True
@@ -218,7 +233,8 @@ def train(run: TrainRun, report=None) -> dict[str, Any]:
         venv = VecNormalize(venv, **res.normalize)
     eval_env = None
     if run.eval_suite is not None:
-        eval_env = _vec_env(run.env_id, 1, run.eval_seed, run.eval_suite)
+        eval_env = _vec_env(run.env_id, 1, run.eval_seed, run.eval_suite,
+                            env_kwargs=res.env_kwargs)
         if isinstance(venv, VecNormalize):
             eval_env = VecNormalize(eval_env, training=False, norm_obs=venv.norm_obs,
                                     norm_reward=False, clip_obs=venv.clip_obs)
@@ -227,6 +243,12 @@ def train(run: TrainRun, report=None) -> dict[str, Any]:
     if run.resume:
         model = cls.load(str(out / "checkpoint.zip"), env=venv, device="cpu")
         done_steps = int(model.num_timesteps)
+    elif run.trained_agent is not None:
+        # rl-zoo3's --trained-agent: the saved policy (and its optimiser) goes on training with
+        # this file's hyperparameters on this run's envs; the step count starts again at 0
+        model = cls.load(str(run.trained_agent), env=venv, device="cpu", seed=run.seed,
+                         verbose=run.verbose, **res.algo_kwargs)
+        done_steps = 0
     else:
         model = cls(res.policy, venv, seed=run.seed, device="cpu", verbose=run.verbose,
                     policy_kwargs=res.policy_kwargs or None, **res.algo_kwargs)
@@ -290,7 +312,10 @@ def train(run: TrainRun, report=None) -> dict[str, Any]:
     summary = {"task": run.task, "algo": run.algo, "env_id": run.env_id, "seed": run.seed,
                "timesteps": int(model.num_timesteps), "target_timesteps": res.n_timesteps,
                "wall_s": round(wall + float(prev.get("wall_s", 0.0)), 2),
-               "resumed": bool(run.resume), "train_suite": run.suite,
+               "resumed": bool(run.resume),
+               "trained_agent": str(run.trained_agent) if run.trained_agent else
+               prev.get("trained_agent"),
+               "train_suite": run.suite,
                "eval_suite": run.eval_suite, "eval_episodes": run.eval_episodes,
                "evaluations": history, "final_eval": final,
                "log_dir": str(log_dir.relative_to(out)),
