@@ -3,7 +3,7 @@
 * ``RandomAgent``: uniform samples of the action space (seeded by ``reset``).
 * ``BandwidthWeightsAgent``: the kernel's weighted-interleave auto mode as a fixed policy: dests
   weights proportional to each node's bandwidth (``reduce_interleave_weights`` of the
-  topology's HMAT bandwidths, docs/kernel_rules.md) and the middle of the quota range; for the
+  topology's HMAT bandwidths, docs/damon_semantics.md §8) and the middle of the quota range; for the
   tiering controls it holds the upstream mem_tier settings (mid quota, 50 bp free / 9970 bp
   used targets). Works on the Box action spaces of every task; it reads the machine's
   topology (what the kernel's auto mode reads from firmware).

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from damon_gym.formats.params import DamonParams, load_damon_params
+from damon_gym.formats.params import DamonParams, dump_damon_params, load_damon_params
 from damon_gym.memory.placement import InterleavePolicy, LocalPolicy, WeightedInterleavePolicy
-from damon_gym.memory.topology import Topology, load_topology, topology_from_dict
+from damon_gym.memory.topology import Topology, load_topology, topology_file, topology_from_dict
 from damon_gym.scenario import Scenario
 from damon_gym.workloads.model import Workload
 from damon_gym.workloads.scaling import scaled_workload
 
 __all__ = ["allocation_policy", "background_of", "build_workload", "check_fits",
-           "default_damon_params", "scenario_damon_document", "scenario_topology"]
+           "default_damon_params", "scenario_damon_document", "scenario_topology",
+           # the machine files, for the layers above the simulation (envs, evaluation, CLI)
+           "Topology", "load_topology", "topology_file",
+           # and damo's parameter files
+           "DamonParams", "load_damon_params", "dump_damon_params"]
 
 
 def default_damon_params(ops: str = "vaddr") -> DamonParams:

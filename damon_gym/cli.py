@@ -38,10 +38,9 @@ def cmd_record(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from damon_gym.build import load_damon_params
     from damon_gym.cli_damos import cli_scenario, record_damos, run_collect, with_topology
-    from damon_gym.formats.params import load_damon_params
-    from damon_gym.formats.record_stream import RecordStreamWriter
-    from damon_gym.recorder import Recorder
+    from damon_gym.recorder import Recorder, RecordStreamWriter
     from damon_gym.simulation import Simulation
 
     if args.seconds is not None and not 0 < args.seconds <= MAX_RECORD_S:
@@ -104,7 +103,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_model(args: argparse.Namespace) -> int:
     """X and X/X* for all-fast, 1:1, bandwidth-derived weights and the optimum."""
-    from damon_gym.memory.topology import load_topology
+    from damon_gym.build import load_topology
     from damon_gym.perf.table import format_table, model_table
 
     topo = load_topology(args.topology)
@@ -118,8 +117,8 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 def cmd_heatmap(args: argparse.Namespace) -> int:
     from damon_gym.cli_damos import heatmap_nodes
-    from damon_gym.formats.record import read_record
     from damon_gym.heatmap import plot_heatmap
+    from damon_gym.recorder import read_record
 
     records = read_record(args.input)
     plot_heatmap(records, args.out, title=args.title or Path(args.input).name,

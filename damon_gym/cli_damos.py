@@ -60,7 +60,7 @@ def with_topology(sc, topology: str | None, say=print):
     the shipped big-machine scenarios do; ``say`` gets a note saying so."""
     if not topology:
         return sc
-    from damon_gym.memory.topology import load_topology
+    from damon_gym.build import load_topology
     from damon_gym.scenario import load_scenario
 
     topo = load_topology(topology)
@@ -182,7 +182,7 @@ def _scheme_sel(spec: str | None, params) -> list[tuple[int, int, int]]:
 def apply_sweep_value(params, field: str, value: str, keys: list[tuple[int, int, int]]):
     """A copy of ``params`` with ``field`` set to ``value`` in the schemes ``keys`` (their
     contexts for ``aggr_interval``), validated as a damo file is."""
-    from damon_gym.formats.params import dump_damon_params, load_damon_params
+    from damon_gym.build import dump_damon_params, load_damon_params
     from damon_gym.units import parse_size, parse_time
 
     p = params.model_copy(deep=True)
@@ -229,7 +229,7 @@ def _mean_perf(doc: dict) -> float | None:
 
 def cmd_schemes(args: argparse.Namespace) -> int:
     """Run a scenario and print what each DAMOS scheme did; with --sweep one row per value."""
-    from damon_gym.formats.params import load_damon_params
+    from damon_gym.build import load_damon_params
     from damon_gym.simulation import Simulation
 
     sc = scenario_for(args.scenario, args.seconds, args.topology)
@@ -344,8 +344,8 @@ def running_quota(sim) -> dict:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Run a scenario, then write the running DAMON parameters for `damo start FILE`."""
+    from damon_gym.build import load_damon_params
     from damon_gym.files import atomic_path
-    from damon_gym.formats.params import load_damon_params
     from damon_gym.simulation import Simulation
 
     sc = scenario_for(args.scenario, args.seconds, args.topology)

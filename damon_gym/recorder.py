@@ -16,6 +16,7 @@ from damon_gym.formats.record import (
     DamonRecord,
     RecordIntervals,
     RecordSnapshot,
+    read_record,
     wss_of_snapshot,
 )
 from damon_gym.formats.record import RegionArrays as RecordRegions
@@ -83,3 +84,7 @@ class Recorder:
                          "regions_min": int(lo or 0), "regions_max": int(hi or 0),
                          "wss_last_bytes": int(np.mean(wss)) if wss else 0})
         return rows
+
+
+#: the recorder, and damo record files for the layers above (the CLI)
+__all__ = ["Recorder", "RecordStreamWriter", "read_record", "EPOCH_NS"]

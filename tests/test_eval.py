@@ -170,6 +170,7 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch):
     assert len(err) == 1 and "pip install" in err[0] and "ray" in err[0]
 
 
+@pytest.mark.slow
 def test_ray_backend_gives_the_local_rows(smoke_run, tmp_path):
     pytest.importorskip("ray")
     _, local = smoke_run

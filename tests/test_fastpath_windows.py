@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 from damon_gym.damon import kernels, windows
 from damon_gym.damon.attrs import Attrs, IntervalsGoal
 from damon_gym.damon.core import Context, Target
 from damon_gym.damon.ops import PaddrOps, VaddrOps
 from damon_gym.damon.regions import RegionArrays
+from damon_gym.damon.rng_pointers import generator, pointers
 from damon_gym.damos.engine import DamosEngine
 from damon_gym.damos.scheme import AccessPattern, Quota, Scheme
 from damon_gym.formats.params import load_damon_params
@@ -216,29 +218,32 @@ def test_simulation_with_two_contexts_is_the_same_fused_or_not(monkeypatch):
     assert runs[0][1] > 0
 
 
+# compiled once and cached on disk (module level: numba caches no closures); the compile is
+# most of the check's cost
+@njit(cache=True)
+def _draws_by_pointers(ptrs, n):
+    """Draws from a Generator rebuilt from its bit generator's pointers."""
+    rng = generator(ptrs[0], ptrs[1], ptrs[2], ptrs[3])
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = rng.binomial(20, 0.3) + rng.random()
+    return out, rng.integers(1, 10, size=(4, 2))
+
+
+@njit(cache=True)
+def _draws_by_object(rng, n):
+    """The same draws from the Generator object numba is handed."""
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = rng.binomial(20, 0.3) + rng.random()
+    return out, rng.integers(1, 10, size=(4, 2))
+
+
 def test_generator_from_pointers_draws_the_generators_own_stream():
     """rng_pointers.generator rebuilds the context's Generator inside numba from its bit
     generator's C pointers: binomial, uniform and integer draws are the ones numba draws from
     the object itself, and the Python object's state advances by exactly the same draws."""
-    from numba import njit
-
-    from damon_gym.damon.rng_pointers import generator, pointers
-
-    @njit
-    def by_pointers(ptrs, n):
-        rng = generator(ptrs[0], ptrs[1], ptrs[2], ptrs[3])
-        out = np.empty(n)
-        for i in range(n):
-            out[i] = rng.binomial(20, 0.3) + rng.random()
-        return out, rng.integers(1, 10, size=(4, 2))
-
-    @njit
-    def by_object(rng, n):
-        out = np.empty(n)
-        for i in range(n):
-            out[i] = rng.binomial(20, 0.3) + rng.random()
-        return out, rng.integers(1, 10, size=(4, 2))
-
+    by_pointers, by_object = _draws_by_pointers, _draws_by_object
     a, b = np.random.default_rng(5), np.random.default_rng(5)
     for n in (1, 50, 1000):
         x, xi = by_pointers(pointers(a), n)

@@ -79,3 +79,39 @@ def test_workloads_and_records_load_nothing_of_damon():
     below = [m for m in out["modules"] if m.startswith(("damon_gym.damon", "damon_gym.damos",
                                                         "damon_gym.formats.params"))]
     assert not below, f"workloads/replay loaded {below}"
+
+
+#: the layers above the simulation: they use Simulation and its builders (damon_gym.build,
+#: damon_gym.recorder, damon_gym.scenario), never the simulator's own packages
+ABOVE = ("damon_gym/envs", "damon_gym/evaluation", "damon_gym/training", "agents",
+         "damon_gym/cli.py", "damon_gym/cli_damos.py", "damon_gym/cli_envs.py",
+         "damon_gym/cli_eval.py", "damon_gym/cli_help.py", "damon_gym/cli_train.py")
+BELOW = ("damon_gym.memory", "damon_gym.damon", "damon_gym.formats")
+
+
+def _imports(path) -> list[tuple[int, str]]:
+    """Every module an ``import``/``from`` names in ``path`` (type-checking ones included)."""
+    import ast
+
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out.append((node.lineno, node.module))
+    return out
+
+
+def test_nothing_above_the_simulation_imports_its_packages():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = []
+    for a in ABOVE:
+        p = root / a
+        files += sorted(p.rglob("*.py")) if p.is_dir() else [p]
+    assert len(files) > 20  # the walk found the layers
+    bad = [f"{f.relative_to(root)}:{line}: {mod}" for f in files for line, mod in _imports(f)
+           if mod == "damon_gym.damon_view" or mod.startswith(tuple(b + "." for b in BELOW))
+           or mod in BELOW]
+    assert not bad, "\n".join(bad)

@@ -254,6 +254,7 @@ def test_trained_agent_starts_from_the_saved_policy(small_run, tmp_path):
         train(_run(tmp_path, tmp_path / "x", trained_agent=tmp_path / "nosuch.zip"))
 
 
+@pytest.mark.slow
 def test_train_improves_over_the_untrained_policy(tmp_path):
     """A few thousand PPO steps on the shifting-hot-set smoke scenario beat the untrained
     policy (equal weights: the mean action 0) on episodes it did not train on. Seeded: the

@@ -16,7 +16,6 @@ deltas that are cheap here (age updated in the first merge pass only).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,26 +23,9 @@ from damon_gym.damon import fastpath, kernels
 from damon_gym.damon.attrs import Attrs, max_nr_accesses, mult_frac
 from damon_gym.damon.counters import next_sample_interval
 from damon_gym.damon.ops import Ops
-from damon_gym.damon.regions import RegionArrays
 from damon_gym.damon.sampling import make_sampler
+from damon_gym.damon.target import Target
 from damon_gym.damon.windows import split_in_place
-
-
-@dataclass
-class Target:
-    """struct damon_target: a process (vaddr) or the physical address space (paddr)."""
-
-    pid: int | None = None
-    proc_idx: int | None = None  # index in the MemorySystem's processes (vaddr)
-    regions: RegionArrays = field(default_factory=RegionArrays)
-    obsolete: bool = False
-
-    def process_index(self) -> int:
-        """``proc_idx`` of a vaddr target, which always names its process (callers of the
-        vaddr paths skip targets without one)."""
-        if self.proc_idx is None:
-            raise ValueError("a vaddr target without a process has no address space")
-        return self.proc_idx
 
 
 class SchemesHook:

@@ -19,21 +19,66 @@ the same random numbers drawn in the same order (the step-by-step path uses the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
-from damon_gym.damon.attrs import max_nr_accesses
+from damon_gym.damon.attrs import Attrs, max_nr_accesses
+from damon_gym.damon.ops import Ops
 from damon_gym.damon.rng_pointers import pointers
+from damon_gym.damon.target import Target
 from damon_gym.damon.windows import run_windows_p
 
-if TYPE_CHECKING:
-    from damon_gym.damon.core import Context
+
+class _Hook(Protocol):
+    @property
+    def apply_only_when_due(self) -> bool: ...
+    def next_event_sis(self, ctx: Any) -> int: ...
+
+
+class FusedContext(Protocol):
+    """What the fused path reads and writes of a monitoring context (``core.Context``; a
+    protocol rather than an import of ``core``, which imports this module)."""
+
+    now_us: int
+    passed_sample_intervals: int
+    next_aggregation_sis: int
+    sz_limit: int
+    last_nr_regions: int
+    nr_aggregations: int
+    last_aggregation_us: int
+
+    @property
+    def targets(self) -> Sequence[Target]: ...
+    @property
+    def attrs(self) -> Attrs: ...
+    @property
+    def ops(self) -> Ops: ...
+    @property
+    def sampler(self) -> Any: ...
+    @property
+    def schemes(self) -> _Hook | None: ...
+    @property
+    def rng(self) -> np.random.Generator: ...
+    @property
+    def era(self) -> str: ...
+    @property
+    def min_region_sz(self) -> int: ...
+    @property
+    def aggregation_callbacks(self) -> Sequence[Any]: ...
+    @property
+    def next_ops_update_sis(self) -> int: ...
+    @property
+    def next_intervals_tune_sis(self) -> int: ...
+    def next_event_sis(self) -> int: ...
+    def buffer(self, name: str, rows: int, cols: int, dtype: Any = ...) -> np.ndarray: ...
+    def _step(self, merged: bool = False) -> None: ...
 
 FAR = 2**62
 
 
-def _plain_windows(ctx: Context, first_agg: int, window: int, limit: int) -> tuple[int, bool]:
+def _plain_windows(ctx: FusedContext, first_agg: int, window: int, limit: int) -> tuple[int, bool]:
     """(number of plain aggregations from ``first_agg`` on within ``limit``, whether the first
     non-plain one is reached and is the next event)."""
     hook = ctx.schemes
@@ -50,7 +95,7 @@ def _plain_windows(ctx: Context, first_agg: int, window: int, limit: int) -> tup
     return nplain, end <= limit and end <= stop
 
 
-def run_fused(ctx: Context, avail: int) -> bool:
+def run_fused(ctx: FusedContext, avail: int) -> bool:
     """Advance ``ctx`` through fused windows; False (nothing done) when not applicable."""
     if len(ctx.targets) != 1 or ctx.sampler.name != "fast":
         return False

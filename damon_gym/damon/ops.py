@@ -10,11 +10,10 @@ not backed by memory (gaps between VMAs, unallocated pages, free frames) are nev
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from damon_gym.damon import kernels
+from damon_gym.damon.target import ContextView, Target
 from damon_gym.damon.vaddr_layout import (
     apply_three_regions,
     init_regions_for_target,
@@ -23,10 +22,6 @@ from damon_gym.damon.vaddr_layout import (
 from damon_gym.damon.windows import MODE_PADDR, MODE_VADDR, paddr_mean_ps, vaddr_mean_ps
 from damon_gym.memory.frames import sorted_unique
 from damon_gym.memory.system import MemorySystem, access_probability
-
-if TYPE_CHECKING:
-    from damon_gym.damon.core import Context, Target
-
 
 _NO_F = np.zeros(1)  # placeholders for the arrays of the other mode in window_arrays
 _NO_I = np.zeros(1, dtype=np.int64)
@@ -41,13 +36,13 @@ class Ops:
         self.memory = memory
         self.page_shift = int(memory.page_size).bit_length() - 1
 
-    def init(self, ctx: Context) -> None:  # kdamond_init_ctx -> ops.init
+    def init(self, ctx: ContextView) -> None:  # kdamond_init_ctx -> ops.init
         pass
 
-    def init_target(self, ctx: Context, target: Target) -> None:  # a target added while running
+    def init_target(self, ctx: ContextView, target: Target) -> None:  # a target added while running
         pass
 
-    def update(self, ctx: Context) -> None:  # ops.update
+    def update(self, ctx: ContextView) -> None:  # ops.update
         pass
 
     def target_valid(self, target: Target) -> bool:
@@ -81,11 +76,11 @@ class VaddrOps(Ops):
         pm = self.memory.procs[target.process_index()]
         return list(zip(pm.vma_start.tolist(), pm.vma_end.tolist(), strict=True))
 
-    def init(self, ctx: Context) -> None:
+    def init(self, ctx: ContextView) -> None:
         for t in ctx.targets:
             self.init_target(ctx, t)
 
-    def init_target(self, ctx: Context, t: Target) -> None:
+    def init_target(self, ctx: ContextView, t: Target) -> None:
         if self.fixed or t.regions.n or t.proc_idx is None:
             return
         try:
@@ -95,7 +90,7 @@ class VaddrOps(Ops):
             return  # fewer than two gaps: the kernel leaves the target without regions
         t.regions.assign_regions(regions)
 
-    def update(self, ctx: Context) -> None:
+    def update(self, ctx: ContextView) -> None:
         if self.fixed:
             return
         for t in ctx.targets:

@@ -14,21 +14,30 @@ which access rates are constant:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from damon_gym.damon import kernels
+from damon_gym.damon.attrs import Attrs
+from damon_gym.damon.ops import Ops
 from damon_gym.damon.rng_pointers import pointers
+from damon_gym.damon.target import Target
 
-if TYPE_CHECKING:
-    from damon_gym.damon.core import Context, Target
+
+class SamplingContext(Protocol):
+    """The fields of a monitoring context (``core.Context``) a sampler reads."""
+
+    @property
+    def ops(self) -> Ops: ...
+    @property
+    def attrs(self) -> Attrs: ...
 
 
 class FastSampler:
     name = "fast"
 
-    def sample(self, ctx: Context, target: Target, nr_samples: int,
+    def sample(self, ctx: SamplingContext, target: Target, nr_samples: int,
                rng: np.random.Generator) -> np.ndarray:
         p = ctx.ops.region_mean_p(target, ctx.attrs.sample_interval)
         out = np.empty(p.shape[0], dtype=np.int64)
@@ -39,7 +48,7 @@ class FastSampler:
 class ReferenceSampler:
     name = "reference"
 
-    def sample(self, ctx: Context, target: Target, nr_samples: int,
+    def sample(self, ctx: SamplingContext, target: Target, nr_samples: int,
                rng: np.random.Generator) -> np.ndarray:
         r = target.regions
         counts = np.zeros(r.n, dtype=np.int64)

@@ -6,23 +6,52 @@ damon_gym/damon_view.py); ground truth (true shares, X, X*) goes to ``info``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from damon_gym.caches import bounded_put
 from damon_gym.envs.spaces import GLOBAL_FEATURES, HIGH, LOW, N_MAX, NF, OBS_DIM
+from damon_gym.simulation import Simulation
 
-if TYPE_CHECKING:
-    from damon_gym.envs.base import DamonEnv
 
-def hotness_by_node(env: DamonEnv, reference: bool = False) -> tuple[np.ndarray, np.ndarray]:
+class ObservedEnv(Protocol):
+    """What the observation and the info dict read of an env (``DamonEnv`` has all of it;
+    a protocol rather than an import of ``envs.base``, which imports this module)."""
+
+    @property
+    def live_sim(self) -> Simulation: ...
+    @property
+    def topology(self) -> Any: ...  # the machine's (frozen) Topology
+    @property
+    def nr_nodes(self) -> int: ...
+    @property
+    def quota_max(self) -> int: ...
+    @property
+    def m_cap_bytes(self) -> int: ...
+    @property
+    def scenario(self) -> Any: ...  # the episode's Scenario
+    @property
+    def scenario_hash(self) -> str: ...
+    @property
+    def _last_perf(self) -> Any: ...  # the model's result of the last step
+    @property
+    def _tried0(self) -> int: ...
+    @property
+    def _applied0(self) -> int: ...
+    def _observed_contexts(self) -> list[int]: ...
+    def _weights(self) -> list[int]: ...
+    def _first_scheme(self) -> Any: ...
+    def _scheme_totals(self) -> tuple[int, int]: ...
+
+
+def hotness_by_node(env: ObservedEnv, reference: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(hot bytes per node, (4, nodes) bytes per band) of the env's observed contexts
     (``Simulation.hotness_by_node``)."""
     return env.live_sim.hotness_by_node(env._observed_contexts(), reference=reference)
 
 
-def _static_part(env: DamonEnv) -> tuple:
+def _static_part(env: ObservedEnv) -> tuple:
     """What does not change during an episode, computed once per machine (topology object and
     byte scale; topologies are frozen and shared between resets): the observation with its
     static features (mask, bandwidth and idle-latency shares) and the constants."""
@@ -49,7 +78,7 @@ def _static_part(env: DamonEnv) -> tuple:
 _STATIC: dict[tuple, tuple] = {}
 
 
-def observation(env: DamonEnv, clip: bool = True, reference: bool = False) -> np.ndarray:
+def observation(env: ObservedEnv, clip: bool = True, reference: bool = False) -> np.ndarray:
     """The observation vector; ``clip=False`` returns it before the final clip into the
     Box (float64), which the property tests check is inside the Box already."""
     mem = env.live_sim.memory
@@ -95,7 +124,7 @@ INFO_KEYS = ("time_s", "X", "X_star", "perf_norm", "churn", "shares", "f_star", 
              "esz", "node_used_bytes", "scenario", "scenario_hash", "rewards")
 
 
-def info(env: DamonEnv, terms: dict[str, float]) -> dict[str, Any]:
+def info(env: ObservedEnv, terms: dict[str, float]) -> dict[str, Any]:
     """Stable keys (``INFO_KEYS``); per-node arrays are padded to 8 nodes."""
     p = env._last_perf
     mem = env.live_sim.memory

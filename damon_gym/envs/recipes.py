@@ -2,7 +2,7 @@
 controlled scheme(s) added, in damo's JSON layout (so they can be exported).
 
 * interleave: a ``migrate_hot`` scheme whose ``dests`` are every node (the damo
-  ``weighted_interleave.sh`` recipe, docs/damos_recipes.md): hot = at least 5 % of the samples,
+  ``weighted_interleave.sh`` recipe, docs/damon_semantics.md §9): hot = at least 5 % of the samples,
   any age, apply 1 s, a size quota per 1 s. It is appended to the scenario's first vaddr
   context (whose attributes, targets and other schemes stay as the scenario sets them); a
   scenario without a vaddr context gets one more kdamond with damo's default vaddr context.
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from damon_gym.errors import DamonGymError
 
 if TYPE_CHECKING:
-    from damon_gym.memory.topology import Topology
+    from damon_gym.build import Topology
 
 MiB = 1 << 20
 INTERVALS = {"sample_us": "5 ms", "aggr_us": "100 ms", "ops_update_us": "1 s"}

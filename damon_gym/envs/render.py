@@ -7,19 +7,38 @@ share, bandwidth utilisation); on the right perf_norm over the episode's steps.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 
 from damon_gym.envs.spaces import NF
+from damon_gym.simulation import Simulation
 
-if TYPE_CHECKING:
-    from damon_gym.envs.base import DamonEnv
+
+class RenderedEnv(Protocol):
+    """What rendering reads of an env (``DamonEnv`` has all of it; a protocol rather than
+    an import of ``envs.base``, which imports this module)."""
+
+    @property
+    def sim(self) -> Simulation | None: ...
+    @property
+    def spec(self) -> Any: ...  # gymnasium's EnvSpec or None
+    @property
+    def steps(self) -> int: ...
+    @property
+    def history(self) -> list[float]: ...
+    @property
+    def topology(self) -> Any: ...
+    @property
+    def nr_nodes(self) -> int: ...
+    @property
+    def _last_perf(self) -> Any: ...
+    def _observe(self) -> np.ndarray: ...
 
 COLOURS = np.array([[66, 133, 244], [219, 68, 55], [244, 180, 0], [15, 157, 88]], np.uint8)
 
 
-def ansi(env: DamonEnv) -> str:
+def ansi(env: RenderedEnv) -> str:
     if env.sim is None:
         raise RuntimeError("render: call reset() before render()")
     obs = env._observe()
@@ -36,7 +55,7 @@ def ansi(env: DamonEnv) -> str:
     return "\n".join(lines) + "\n"
 
 
-def rgb(env: DamonEnv, height: int = 240, width: int = 480) -> np.ndarray:
+def rgb(env: RenderedEnv, height: int = 240, width: int = 480) -> np.ndarray:
     img = np.full((height, width, 3), 255, np.uint8)
     obs = env._observe()
     n = env.nr_nodes

@@ -8,7 +8,6 @@ is what a heatmap row's ``scenario_spec`` holds, so ``damon-gym replay`` rebuild
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -21,14 +20,9 @@ HEATMAP_LATENCIES_NS = (150, 250, 400)
 def _topology_dict(topo: str | dict, base_dir: str | None) -> dict:
     if isinstance(topo, dict):
         return dict(topo)
-    from damon_gym.memory.topology import TOPOLOGY_DIR
+    from damon_gym.build import topology_file
 
-    p = Path(topo)
-    if p.suffix not in (".yaml", ".yml"):
-        p = TOPOLOGY_DIR / f"{topo}.yaml"
-    elif not p.is_absolute() and base_dir:
-        p = Path(base_dir) / p
-    return yaml.safe_load(p.read_text())
+    return yaml.safe_load(topology_file(topo, base_dir).read_text())
 
 
 def variant_name(spec: dict) -> str:

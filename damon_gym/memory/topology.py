@@ -234,13 +234,10 @@ def available_topologies() -> list[str]:
     return sorted(p.stem for p in TOPOLOGY_DIR.glob("*.yaml"))
 
 
-def load_topology(name_or_path: str | Path) -> Topology:
-    """A preset by name (``"P1-SPR"`` -> ``configs/topologies/P1-SPR.yaml``) or a YAML file path.
-
-    Raises ValueError (``TopologyError``) for an unknown name (listing the available ones), an
-    unreadable file, or a file that does not validate (naming file, field, value and what is
-    allowed).
-    """
+def topology_file(name_or_path: str | Path, base_dir: str | Path | None = None) -> Path:
+    """The file of a preset name (``configs/topologies/<name>.yaml``) or of a path (``.yaml``
+    or ``.yml``, or anything with a path separator; relative paths against ``base_dir`` when
+    given, else the working directory); TopologyError for an unknown name or a missing file."""
     p = Path(name_or_path)
     looks_like_path = isinstance(name_or_path, Path) or p.suffix in (".yaml", ".yml") \
         or "/" in str(name_or_path) or "\\" in str(name_or_path)
@@ -249,8 +246,22 @@ def load_topology(name_or_path: str | Path) -> Topology:
         if not p.is_file():
             raise TopologyError(f"unknown topology {str(name_or_path)!r}; available: "
                                 f"{', '.join(available_topologies())} (or a path to a .yaml file)")
+        return p
+    if base_dir is not None and not p.is_absolute():
+        p = Path(base_dir) / p
     if not p.is_file():
         raise TopologyError(f"{p}: no such topology file")
+    return p
+
+
+def load_topology(name_or_path: str | Path) -> Topology:
+    """A preset by name (``"P1-SPR"`` -> ``configs/topologies/P1-SPR.yaml``) or a YAML file path.
+
+    Raises ValueError (``TopologyError``) for an unknown name (listing the available ones), an
+    unreadable file, or a file that does not validate (naming file, field, value and what is
+    allowed).
+    """
+    p = topology_file(name_or_path)
     # validated once per file content: every env reset asks for its machine again, and
     # validation costs a millisecond (Topology is frozen: one object serves every caller)
     try:
