@@ -151,11 +151,19 @@ def hotness_by_node(mem: MemorySystem, bindings: Sequence[ContextBinding],
                 bands[k] += per_node[band == k].sum(axis=0)
     # a vaddr region's bytes are split over nodes from a few sampled pages, so a node can be
     # credited with more than it holds: cap every node's total at its used bytes (node meminfo)
-    used = mem.used_frames[:n] * float(mem.page_size)
-    total = bands.sum(axis=0)
-    over = total > used
-    if over.any():
-        f = np.where(over, used / np.where(total > 0, total, 1.0), 1.0)
-        bands *= f
-        hot *= f
+    _cap_at_used(hot, bands, mem.used_frames, float(mem.page_size))
     return hot, bands
+
+
+@njit(cache=True, error_model="numpy")
+def _cap_at_used(hot, bands, used_frames, page_size):
+    """Scale node ``nd``'s hot and band bytes down to its used bytes where their total (the
+    bands summed in band order) exceeds them."""
+    for nd in range(hot.shape[0]):
+        used = used_frames[nd] * page_size
+        total = bands[0, nd] + bands[1, nd] + bands[2, nd] + bands[3, nd]
+        if total > used:
+            f = used / total
+            for k in range(4):
+                bands[k, nd] *= f
+            hot[nd] *= f

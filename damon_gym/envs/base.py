@@ -126,8 +126,8 @@ class DamonEnv(gym.Env):
         """perf_norm = X / X* (0 on a step where the workload is idle: nothing is achieved);
         churn = migrated / M_cap (<= 1); reward = perf_norm * (1 - beta * churn) =
         perf_norm + churn_penalty."""
-        p = perf.perf
-        perf_norm = 0.0 if not np.isfinite(p) else float(np.clip(p, 0.0, 1.0))
+        p = float(perf.perf)
+        perf_norm = min(max(p, 0.0), 1.0) if math.isfinite(p) else 0.0  # np.clip of a float
         churn = min(1.0, perf.migrated_bytes / self.m_cap_bytes)
         return {"perf_norm": perf_norm, "churn_penalty": -perf_norm * self.beta * churn}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import numpy as np
+from numba import njit
 
 from damon_gym.caches import bounded_put
 from damon_gym.envs.spaces import GLOBAL_FEATURES, HIGH, LOW, N_MAX, NF, OBS_DIM
@@ -86,30 +87,57 @@ def observation(env: ObservedEnv, clip: bool = True, reference: bool = False) ->
     n = env.nr_nodes
     _, base, cap, l0_min, bw_sum, cap_sum, _ = _static_part(env)
     obs = base.copy()
-    node = obs[: N_MAX * NF].reshape(N_MAX, NF)
     hot, bands = hotness_by_node(env, reference)
     w = np.asarray(env._weights(), dtype=np.float64)
-    node[:n, 1] = mem.used_frames[:n] * mem.page_size / cap
-    hot_sum = hot.sum()
-    node[:n, 2] = hot / hot_sum if hot_sum > 0 else 0.0
-    node[:n, 3:7] = (bands / cap).T
-    node[:n, 7] = perf.u
-    node[:n, 8] = perf.latency_ewma_ns / l0_min
-    w_sum = w.sum()
-    node[:n, 9] = w / w_sum if w_sum > 0 else 0.0
-    g = obs[N_MAX * NF:]
     s0 = env._first_scheme()
     tried, applied = env._scheme_totals()
-    g[0] = s0.qstate.esz / env.quota_max
-    g[1] = perf.migrated_bytes / env.m_cap_bytes
-    g[2] = (tried - env._tried0) / cap_sum
-    g[3] = (applied - env._applied0) / env.m_cap_bytes
     peak = bw_sum * 1e9 / (64.0 * (1.0 + perf.write_fraction))
-    g[4] = perf.X / peak
+    _fill_nodes(obs, n, mem.used_frames, mem.page_size, cap, hot, float(hot.sum()), bands,
+                perf.u, perf.latency_ewma_ns, l0_min, w, float(w.sum()))
+    g = N_MAX * NF
+    obs[g] = s0.qstate.esz / env.quota_max
+    obs[g + 1] = perf.migrated_bytes / env.m_cap_bytes
+    obs[g + 2] = (tried - env._tried0) / cap_sum
+    obs[g + 3] = (applied - env._applied0) / env.m_cap_bytes
+    obs[g + 4] = perf.X / peak
     if not clip:
         return obs
-    obs[np.isnan(obs)] = 0.0  # nan_to_num; +-inf are clipped to the bounds just as well
-    return np.clip(obs, LOW, HIGH, out=obs).astype(np.float32)
+    return _clip_box(obs, LOW, HIGH)
+
+
+@njit(cache=True, error_model="numpy")
+def _fill_nodes(obs, n, used_frames, page_size, cap, hot, hot_sum, bands, u, lat, l0_min, w,
+                w_sum):
+    """The per-node features that change (features 1-9 of each node block; the rest are
+    the static part's), each the same float operation numpy's array expressions did."""
+    for i in range(n):
+        o = i * NF
+        obs[o + 1] = used_frames[i] * page_size / cap[i]
+        obs[o + 2] = hot[i] / hot_sum if hot_sum > 0 else 0.0
+        for b in range(4):
+            obs[o + 3 + b] = bands[b, i] / cap[i]
+        obs[o + 7] = u[i]
+        obs[o + 8] = lat[i] / l0_min
+        obs[o + 9] = w[i] / w_sum if w_sum > 0 else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _clip_box(obs, low, high):
+    """float32 of ``obs`` with NaN as 0 and clipped into [low, high] (np.nan_to_num for NaN,
+    then np.clip in float64, then the cast)."""
+    out = np.empty(obs.shape[0], dtype=np.float32)
+    for k in range(obs.shape[0]):
+        x = obs[k]
+        if np.isnan(x):
+            x = 0.0
+        lo = np.float64(low[k])
+        hi = np.float64(high[k])
+        if x < lo:
+            x = lo
+        if x > hi:
+            x = hi
+        out[k] = np.float32(x)
+    return out
 
 
 def _pad(values, dtype=np.float64) -> np.ndarray:

@@ -10,7 +10,7 @@ flight) dimensionless, utilisation ``u`` a fraction of the node's sustainable ba
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
@@ -38,6 +38,13 @@ class NodeArrays:
     b: np.ndarray
     k: float
     u_max: float = U_MAX
+    ext_cap: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the external-traffic ceiling of clip_external, computed once per constants
+        cap = EXT_CAP * self.u_max * self.B
+        cap.flags.writeable = False
+        object.__setattr__(self, "ext_cap", cap)
 
     @property
     def n(self) -> int:
@@ -109,7 +116,7 @@ def utilisation_at_latency(lat_ns: np.ndarray | float, L0: np.ndarray, a: np.nda
 
 def clip_external(ext: np.ndarray, na: NodeArrays) -> np.ndarray:
     """External traffic (bytes/s) a node can carry next to the application (see EXT_CAP)."""
-    return np.minimum(np.maximum(ext, 0.0), EXT_CAP * na.u_max * na.B)
+    return np.minimum(np.maximum(ext, 0.0), na.ext_cap)
 
 
 def in_flight(u_target: float, fast: int, na: NodeArrays, think_ns: float) -> float:

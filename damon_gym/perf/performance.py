@@ -203,6 +203,7 @@ class PerformanceModel:
         self.optimum_solves = 0
         self.shared_hits = 0
         self._na_keys: dict[int, tuple] = {}
+        self._ext_cache: dict[tuple, tuple[np.ndarray, tuple]] = {}
         self.capacities = np.array(topology.capacities, dtype=np.float64)
         self._caps_key = tuple(self.capacities.tolist())
         self.latency_ewma_ns: np.ndarray | None = None
@@ -297,15 +298,29 @@ class PerformanceModel:
         return self._optimum(hotness, na, self._ext(na, bg), capacities,
                              self.n_inflight(write_fraction))
 
+    def _ext_bg(self, na: NodeArrays, bg: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """``_ext(na, bg)`` (read-only) and its X* cache key part (bytes/s rounded to MB/s),
+        kept per background level: a step function of time that changes a few times per
+        episode, while the model asks at every step."""
+        key = (id(na), bg.tobytes())
+        hit = self._ext_cache.get(key)
+        if hit is None:
+            ext = self._ext(na, bg)
+            ext.flags.writeable = False
+            hit = bounded_put(self._ext_cache, key,
+                              (ext, tuple(round(x / 1e6) for x in ext.tolist())), _CACHE_SIZE)
+        return hit
+
     def _optimum(self, hotness: HotnessCurve, na: NodeArrays, ext: np.ndarray,
-                 capacities: Any, N: float) -> Optimum:
+                 capacities: Any, N: float, ext_key: tuple | None = None) -> Optimum:
         if capacities is None:
             caps, caps_key = self.capacities, self._caps_key
         else:
             caps = np.asarray(capacities, float)
             caps_key = tuple(caps.tolist())
-        key = (hotness.key, na.k, tuple(round(x / 1e6) for x in ext.tolist()), caps_key,
-               N, self.think_ns)
+        if ext_key is None:
+            ext_key = tuple(round(x / 1e6) for x in ext.tolist())
+        key = (hotness.key, na.k, ext_key, caps_key, N, self.think_ns)
         opt = self._opt_cache.get(key)
         if opt is not None:
             self._opt_cache.move_to_end(key)
@@ -360,13 +375,13 @@ class PerformanceModel:
         na = self.nodes(write_fraction)
         w = cfg.write_fraction if write_fraction is None else float(write_fraction)
         bg_arr = self.background_at(t_s) if bg is None else np.asarray(bg, dtype=np.float64)
+        ext_bg, ext_key = self._ext_bg(na, bg_arr)
         rd, wr, moved, pp, nf, fb = _churn(churn, self.n)
         mig = (rd + wr) / dt_s
         if kdamond_cpu_s is None:
             kdamond_cpu_s = cfg.migration.cpu_seconds(nf, fb)
         cores = kdamond_cpu_s / dt_s + cfg.monitor_overhead_cpu
         z_eff = self.think_ns * (1.0 + cores / cfg.n_app_cores)  # [PM 2.7 item 4]
-        ext_bg = self._ext(na, bg_arr)
         ext = clip_external(ext_bg + mig, na) if mig.any() else ext_bg
         rl = np.asarray(node_rates, dtype=np.float64).reshape(-1).tolist()
         if len(rl) != self.n or not all(0.0 <= r < math.inf for r in rl):
@@ -385,7 +400,7 @@ class PerformanceModel:
         if hotness is not None and total <= 0:
             x_star = 0.0  # idle workload (a gap between phases): perf stays undefined (nan)
         elif hotness is not None:
-            opt = self._optimum(hotness, na, ext_bg, capacities, N)
+            opt = self._optimum(hotness, na, ext_bg, capacities, N, ext_key)
             x_star, f_star = opt.X_star, opt.f_star
             perf = min(max(cl.X / x_star, 0.0), 1.0) if x_star > 0 else 1.0
         return PerfStep(
@@ -418,11 +433,16 @@ def _churn(churn: dict[str, Any] | None, n: int
     from a ``take_churn()`` snapshot (or zeros)."""
     if not churn:
         return np.zeros(n), np.zeros(n), 0, 0, 0, 4096
-    rd = np.asarray(churn.get("read_bytes", np.zeros(n)), dtype=np.float64)
-    wr = np.asarray(churn.get("write_bytes", np.zeros(n)), dtype=np.float64)
+    # defaults computed only when a key is missing (a step asks this every time)
+    rd = churn.get("read_bytes")
+    rd = np.zeros(n) if rd is None else np.asarray(rd, dtype=np.float64)
+    wr = churn.get("write_bytes")
+    wr = np.zeros(n) if wr is None else np.asarray(wr, dtype=np.float64)
     if rd.shape != (n,) or wr.shape != (n,):
         raise ValueError(f"churn: read_bytes/write_bytes need {n} values")
-    moved = int(churn.get("moved_bytes", int(rd.sum())))
+    moved = churn.get("moved_bytes")
+    moved = int(rd.sum()) if moved is None else int(moved)
     fb = int(churn.get("folio_bytes", 4096))
-    nf = int(churn.get("nr_folios", moved // max(fb, 1)))
+    nf = churn.get("nr_folios")
+    nf = moved // max(fb, 1) if nf is None else int(nf)
     return rd, wr, moved, int(churn.get("pingpong_bytes", 0)), nf, fb
