@@ -12,6 +12,7 @@ every problem is reported as one line naming the field, the value and what is al
     capacity_scale: 1.0
     page_size: 4 KiB
     unmovable: [96 MiB, 0]          # optional: kernel (unmovable) memory per node, real bytes
+    kernel: "7.3"                   # optional: follow that kernel's quota rules (quota.KERNELS)
     workload: {preset: gups, params: {size: 192 MiB}}   # or {generator: ..., params: ...},
                                     # {masim: path}, {replay: damo record path}; see WorkloadSpec
     background: vary-pulse5         # a background.py preset, cores, steps or a mapping; None
@@ -215,6 +216,10 @@ class Scenario(BaseModel):
     #: unmovable (kernel) memory per node, the real machine's bytes (``[128 MiB, 0]``): the
     #: lowest frames of each node, which no process owns and nothing migrates
     unmovable: list[int] | None = None
+    #: the kernel whose DAMOS quota rules to follow ("6.17", "7.3", ... damos.quota.KERNELS:
+    #: the first goal window, sub-page quotas; docs/damon_semantics.md [DS 4.1]); None: the
+    #: simulator's own, v7.1's
+    kernel: str | None = None
     paddr_dests: Literal["kernel", "rfc_round_robin"] = "kernel"
     rfc_goal_metrics: bool = False  # allow the 2026 RFC goal metric node_ineligible_mem_bp
     seed: int = Field(default=0, ge=0)
@@ -236,6 +241,21 @@ class Scenario(BaseModel):
             except UnitError as e:
                 raise ValueError(str(e)) from None
         return out
+
+    @field_validator("kernel", mode="before")
+    @classmethod
+    def _kernel(cls, v: Any) -> str | None:
+        from damon_gym.damos.quota import KERNELS
+
+        if v is None:
+            return None
+        # YAML reads a bare 6.17 as a number; every allowed version survives str()
+        text = str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+        if text not in KERNELS:
+            raise ValueError(f"got {v!r}; allowed: {', '.join(repr(k) for k in KERNELS)} "
+                             "(a kernel's MAJOR.MINOR, as a string), or leave it out for the "
+                             "simulator's own rules (v7.1's)")
+        return text
 
     @field_validator("page_size", mode="before")
     @classmethod
@@ -345,6 +365,8 @@ class Scenario(BaseModel):
         file (topology preset, masim config, replayed record, DAMON parameters), so editing a
         preset or a file changes the hash and renaming a scenario does not."""
         data = self.model_dump(mode="json", by_alias=True, exclude={"base_dir", *DOC_FIELDS})
+        if data.get("kernel") is None:  # unset: the hash of every scenario from before it
+            data.pop("kernel", None)
         for k in ("description", "regime", "anchor"):
             data["workload"].pop(k, None)
         data["files"] = {role: hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None

@@ -35,6 +35,7 @@ from damon_gym.caches import bounded_put
 from damon_gym.damon.core import Context, Target
 from damon_gym.damon.ops import make_ops
 from damon_gym.damos.engine import DamosEngine
+from damon_gym.damos.quota import KernelRules
 from damon_gym.damos.scheme import Scheme, scheme_from_params
 from damon_gym.errors import DamonGymWarning
 from damon_gym.formats.params import ContextParams, DamonParams, load_damon_params
@@ -131,7 +132,8 @@ class Simulation(OnlineChanges, SimulationViews):
                               sampler=self.scenario.sampler, name=f"kdamond{ki}.ctx{ci}")
                 b = ContextBinding(ki, ci, cp.ops, ctx)
                 ctx.schemes = DamosEngine(self.memory, self._schemes_of(cp, ki, ci),
-                                          byte_scale=self.byte_scale)
+                                          byte_scale=self.byte_scale,
+                                          kernel=KernelRules.of(self.scenario.kernel))
                 if cp.ops == "paddr":
                     self._bind_paddr(b, cp, paddr_seen)
                     paddr_seen += 1

@@ -20,7 +20,7 @@ from damon_gym.damon.attrs import max_nr_accesses
 from damon_gym.damon.core import SchemesHook
 from damon_gym.damos import actions, goals
 from damon_gym.damos.filters import core_verdict, split_points
-from damon_gym.damos.quota import effective_quota, min_score_for_quota
+from damon_gym.damos.quota import KernelRules, effective_quota, min_score_for_quota
 from damon_gym.damos.scheme import Scheme
 from damon_gym.damos.scoring import (
     I64_MAX,
@@ -52,14 +52,19 @@ class DamosEngine(SchemesHook):
     ``capacity_scale`` of the scenario): quotas, goals' sizes, the score histogram, the charged
     sizes and times and the stats are kept in the real machine's bytes, as a user sets and
     reads them, and converted where they meet simulated regions (the quota's room in the walk).
-    With ``byte_scale`` 1 every number is the kernel's, unconverted."""
+    With ``byte_scale`` 1 every number is the kernel's, unconverted.
+
+    ``kernel``: the quota rules of the kernel to follow (``quota.KernelRules``; the scenario's
+    ``kernel`` field): the first charge window's esz, whether a zero esz is no quota, and
+    whether a sub-page remainder fills the quota. The default is the simulator's own (v7.1's)."""
 
     def __init__(self, memory: MemorySystem, schemes: list[Scheme] | None = None,
-                 byte_scale: float = 1.0) -> None:
+                 byte_scale: float = 1.0, kernel: KernelRules | None = None) -> None:
         if not (0.0 < byte_scale < float("inf")):
             raise ValueError(f"byte_scale: {byte_scale!r}; allowed: a finite number > 0")
         self.memory = memory
         self.byte_scale = float(byte_scale)
+        self.kernel = KernelRules() if kernel is None else kernel
         #: kdamond time of every application since the start (ns, the real machine's); unlike
         #: the schemes' own totals it survives an online commit that removes a scheme
         self.kdamond_ns = 0
@@ -135,12 +140,17 @@ class DamosEngine(SchemesHook):
         if not q.has_limits:
             return
         now = ctx.now_us
-        if not st.first_window_done:
+        first = not st.first_window_done
+        if first:
             st.first_window_done = True
             st.charged_from_us = now
-            self.set_effective_quota(ctx, s)
-        elif now >= st.charged_from_us + q.reset_interval_ms * 1000:
-            if s.quota_full():
+            if self.kernel.first_window_esz:
+                self.set_effective_quota(ctx, s)
+        # 6.12.y/6.17 leave esz 0 (no quota) in the first window: it ends like any other, at
+        # once with reset_interval 0 (KernelRules.first_window_esz)
+        if (not first or not self.kernel.first_window_esz) \
+                and now >= st.charged_from_us + q.reset_interval_ms * 1000:
+            if self._quota_full(ctx, s):
                 s.stats.qt_exceeds += 1
             st.total_charged_sz += st.charged_sz
             st.charged_from_us = now
@@ -171,6 +181,24 @@ class DamosEngine(SchemesHook):
                                  total_charged_sz=st.total_charged_sz,
                                  total_charged_ns=st.total_charged_ns,
                                  min_region_sz=ctx.min_region_sz)
+
+    def _quota_set(self, s: Scheme) -> bool:
+        """damos_quota_is_set() (v7.1 on), or ``quota->esz != 0`` before (zero_esz_unset)."""
+        return bool(s.qstate.esz) if self.kernel.zero_esz_unset else s.quota_set
+
+    def _quota_full(self, ctx: Context, s: Scheme) -> bool:
+        """damos_quota_is_full(): set and charged_sz >= esz; v7.2 on also when less than
+        min_region_sz (of the simulated machine, in real bytes) remains (subpage_full)."""
+        if not self._quota_set(s):
+            return False
+        st = s.qstate
+        if st.charged_sz >= st.esz:
+            return True
+        if not self.kernel.subpage_full:
+            return False
+        room = st.esz - st.charged_sz
+        k = self.byte_scale
+        return (room if k == 1.0 else int(room / k)) < ctx.min_region_sz
 
     def goal_current_value(self, ctx: Context, s: Scheme, g: goals.QuotaGoal) -> int:
         """damos_set_quota_goal_current_value(), evaluated when esz is recomputed."""
@@ -285,7 +313,7 @@ class DamosEngine(SchemesHook):
         if s.max_nr_snapshots and s.stats.nr_snapshots >= s.max_nr_snapshots:
             return
         first = self._skip_charged(ctx, s, ti, t)
-        if first is not None and not (s.quota_set and s.quota_full()):
+        if first is not None and not self._quota_full(ctx, s):
             self._walk(ctx, s, ti, t, first)
         s.stats.nr_snapshots += 1
 
@@ -295,26 +323,29 @@ class DamosEngine(SchemesHook):
         (``actions.apply_action``), charging (charged_sz, total_charged_ns) and the stats."""
         r = t.regions
         st = s.qstate
+        qset = self._quota_set(s)
         v = self._verdicts.pop(ti, None) if self._verdicts is not None else None
         if v is not None and v[0] is r.raw and v[1] == r.n:
             ok, scores = v[2], v[3]
         else:
-            ok, scores = self._eligible(ctx, s, ti, t, with_scores=s.quota_set)
+            ok, scores = self._eligible(ctx, s, ti, t, with_scores=qset)
         # regions never span 2**62 bytes, so a larger room (u64 quotas) admits the same
         room = min(max(st.esz - st.charged_sz, 0), 2**62)
         k = self.byte_scale  # the quota is in real bytes, the regions in simulated ones
         applied, nelig, nfull, cut, part, charged = quota_cut(
-            r.start, r.end, ok, scores if s.quota_set else _NO_SCORES, st.min_score, first,
-            s.quota_set, room if k == 1.0 else int(room / k), ctx.min_region_sz)
+            r.start, r.end, ok, scores if qset else _NO_SCORES, st.min_score, first,
+            qset, room if k == 1.0 else int(room / k), ctx.min_region_sz)
         if nelig == 0:
             return
         zero_tries = 0
-        if s.quota_set and nfull < nelig:
+        if qset and nfull < nelig:
             if part > 0:
                 r.split(cut, part)
                 applied = np.append(applied, cut)
                 charged += part
-            if st.charged_sz + self._real(charged) < st.esz:
+            # what is left is below min_region_sz: v7.2 on the quota is full and the walk
+            # stops (KernelRules.subpage_full)
+            if st.charged_sz + self._real(charged) < st.esz and not self.kernel.subpage_full:
                 # [B]: not full, but each next split aligns to 0 bytes
                 zero_tries = nelig - nfull  # the split's right piece and later regions
         if applied.size:
@@ -333,7 +364,7 @@ class DamosEngine(SchemesHook):
             stt.nr_applied += nr_applied
             stt.sz_applied += self._real(sz_applied)
             stt.sz_ops_filter_passed += self._real(res.filter_passed_bytes)
-            if s.quota_set and s.quota_full():
+            if self._quota_full(ctx, s):
                 st.charge_target_from = ti
                 st.charge_addr_from = int(r.end[applied[-1]])
         s.stats.nr_tried += zero_tries

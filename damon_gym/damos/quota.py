@@ -8,6 +8,7 @@ docs/damon_semantics.md [DS 4.1-4.4, 5].
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -44,6 +45,66 @@ def effective_quota(*, sz: int = 0, ms: int = 0, goal_esz_bp: int | None = None,
     if sz and sz < esz:
         esz = sz
     return esz
+
+
+#: the kernel versions whose quota rules ``KernelRules.of`` knows (scenario field ``kernel``)
+KERNELS = ("6.12", "6.17", "6.18", "6.19", "7.0", "7.1", "7.2", "7.3")
+
+
+@dataclass(frozen=True)
+class KernelRules:
+    """The three quota rules that changed between the kernels the project compares with
+    (docs/damon_semantics.md [DS 4.1], docs/fidelity.md, issue 14 #2). The defaults are the
+    simulator's own rules, which are v7.1's; ``KernelRules.of(version)`` gives a kernel's.
+
+    ``first_window_esz``: damos_adjust_quota() computes esz in the first charge window. v6.18
+    added that (SeongJae Park, "mm/damon/core: set effective quota on first charge window",
+    20250916032339.115817-3-sj@kernel.org, series "misc fixups and improvements for 6.18").
+    It undid a side effect of Sang-Heon Jeon's "mm/damon/core: set quota->charged_from to
+    jiffies at first charge window" (mm-hotfixes for v6.17-rc6, Cc stable: also in 6.12.y and
+    6.16.y from the September 2025 stable round): the first window starts at the first apply
+    instead of at jiffies 0, so it no longer rolls over at once, and esz stays 0 -- no quota --
+    until ``reset_interval`` has passed. Hence 6.17 (and 6.12.y) apply the first window
+    unthrottled; fidelity kernel-paddr-goal measured 17-172 MiB promoted there on 6.17.13.
+
+    ``zero_esz_unset``: the quota checks read ``quota->esz && ...`` (damon_do_apply_schemes,
+    damos_apply_scheme, damos_valid_target, qt_exceeds; gregkh/linux mm/damon/core.c @0ba956a2):
+    a zero esz is no quota at all. v7.1's goal_tuner series replaced them by
+    damos_quota_is_set() (esz, sz, ms or goals: "allow quota goals set zero effective size
+    quota"), so a zero esz with goals is a full quota (linux-mm/linux-mm core.c @001426ac).
+
+    ``subpage_full``: damos_quota_is_full() also calls a quota full when less than
+    min_region_sz remains, so the walk stops there instead of trying every later region with a
+    0-byte split ("mm/damon/core: handle <min_region_sz remaining quota as empty", first patch of
+    the v7.2 failed-region-charge-ratio series; linux-mm core.c @001426ac uses it before each
+    region, after each apply and for qt_exceeds). 7.3.4 tried no region under a sub-page goal
+    quota in kernel-paddr-goal."""
+
+    first_window_esz: bool = True
+    zero_esz_unset: bool = False
+    subpage_full: bool = False
+
+    @classmethod
+    def of(cls, kernel: str | None) -> KernelRules:
+        """The rules of kernel ``"MAJOR.MINOR"`` (one of :data:`KERNELS`); None: the
+        simulator's own (v7.1's)."""
+        if kernel is None:
+            return cls()
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel: {kernel!r}; allowed: {', '.join(KERNELS)} (or none: "
+                             "the simulator's own rules, v7.1's)")
+        major, minor = (int(x) for x in kernel.split("."))
+        v = (major, minor)
+        return cls(first_window_esz=v not in ((6, 12), (6, 17)),
+                   zero_esz_unset=v < (7, 1), subpage_full=v >= (7, 2))
+
+
+def kernel_series(release: str | None) -> str | None:
+    """The :data:`KERNELS` entry of a kernel release string (``6.17.13+deb13-amd64`` ->
+    ``6.17``), None when it names none of them."""
+    m = re.match(r"(\d+)\.(\d+)", str(release or ""))
+    series = f"{int(m.group(1))}.{int(m.group(2))}" if m else None
+    return series if series in KERNELS else None
 
 
 def _age_subscore(age: int, freq_subscore: int, attrs: Attrs) -> int:
