@@ -4,7 +4,8 @@
 into a damo record and a stats JSON (damon_gym/fidelity/harness.py).
 
 ``fidelity``: run the simulator N times on the same scenario and compare it with such runs,
-metric by metric, in a markdown report with plots and pass/fail (damon_gym/fidelity/compare.py, report.py).
+metric by metric, in a markdown report with plots and pass/fail (damon_gym/fidelity/compare.py, report.py);
+each kernel's runs are compared with simulator runs that follow that kernel's quota rules.
 
 The parsers are added to ``damon_gym.cli``'s by :func:`add_parsers`."""
 
@@ -59,7 +60,9 @@ def add_parsers(sub) -> None:
                            "  damon-gym fidelity --real tests/fixtures/kernel/kernel-vaddr-stat/7.x "
                            "--scenario kernel-vaddr-stat"))
     f.add_argument("--real", required=True, action="append",
-                   help="a kernel-run output folder (repeatable: several kernels)")
+                   help="a kernel-run output folder (repeatable: several kernels); the "
+                   "simulator follows the DAMOS quota rules of the kernel each folder ran "
+                   "(scenario field kernel, e.g. 6.17 or 7.3), where it knows them")
     f.add_argument("--scenario", required=True, help="the scenario the real runs ran")
     f.add_argument("--runs", type=int, default=3, help="simulator runs (seeds 0..N-1)")
     f.add_argument("--out", default="out/fidelity",

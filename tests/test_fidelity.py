@@ -61,13 +61,12 @@ FIRST_SECOND = ("not separated yet: after 1 s the simulator has 3,243-6,554 hot 
                 "reach 5 samples in the first second) and TCG's slow page copies (64 MiB in "
                 "one apply) both delay the kernel; a quiet-host rerun tells them apart")
 
-ERA = ("issue 14 #2, one era for all kernels: 6.17's first quota-goal window is effectively "
-       "unthrottled (17-172 MiB promoted in one apply, 4,249-6,554 hot pages on node 0 at the "
-       "end); the simulator, like 7.3, ramps the goal-tuned quota from nothing and promotes 0 B "
-       "in 10 s")
-NO_QUOTA_TRIES = ("new: while the goal-tuned quota is still below a page, 7.3 tries no region "
-                  "(migrate_hot nr_tried 0 in 10 s); the simulator counts 105-190 tries of "
-                  "regions it then cannot charge")
+FIRST_WINDOW = ("issue 14 #2 closed, what is left: with 6.17's quota rules (no quota until "
+                "the first 1 s window ends, `kernel: \"6.17\"`) the simulator promotes every hot "
+                "page in that window; 6.17 promoted 3,482-4,249 of the 6,554 in its one "
+                "unthrottled apply in two runs and then ramped from nothing like 7.3, so 90 % "
+                "never arrived there (6.4 s in the third run); its regions saw part of the "
+                "block below 5 samples then (TCG_ACCESS, PACE)")
 
 #: (scenario, kernel series, metric) -> why the simulator and that kernel disagree; made from
 #: the fixtures (sim seeds 0..2), checked both ways by the test below
@@ -94,11 +93,12 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str, str], str] = {
         ("kernel-vaddr-dests", "7.x", "applies"),
         ("kernel-vaddr-dests", "7.x", "kd0.s0:stat.nr_tried"),
         ("kernel-vaddr-dests", "7.x", "kd0.s1:migrate_hot.sz_tried"),
+        # 6.17's unthrottled first window: every apply in it tries the whole hot block, and
+        # the guest makes fewer of them (6.17 tries 217 MiB more than 7.3, the simulator 253)
+        ("kernel-vaddr-dests", "6.17", "kd0.s1:migrate_hot.sz_tried"),
         ("kernel-paddr-goal", "6.17", "applies"),
         ("kernel-paddr-goal", "6.17", "kd0.s0:stat.nr_tried"),
         ("kernel-paddr-goal", "6.17", "kd0.s0:stat.sz_tried"),
-        # and ERA / NO_QUOTA_TRIES: fewer applies, and no tries while the quota is tiny
-        ("kernel-paddr-goal", "6.17", "kd0.s1:migrate_hot.nr_tried"),
         ("kernel-paddr-goal", "7.x", "applies"),
         ("kernel-paddr-goal", "7.x", "kd0.s0:stat.nr_tried"),
         ("kernel-paddr-goal", "7.x", "kd0.s0:stat.sz_tried"),
@@ -113,9 +113,7 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str, str], str] = {
     ]},
     **{(sc, "7.x", "target_bytes"): SPAN for sc in ("kernel-vaddr-stat", "kernel-vaddr-dests")},
     ("kernel-vaddr-dests", "7.x", "wss_p50"): COARSE,
-    ("kernel-paddr-goal", "6.17", "hot_on_n0"): ERA,
-    ("kernel-paddr-goal", "6.17", "hot_on_n1"): ERA,
-    ("kernel-paddr-goal", "7.x", "kd0.s1:migrate_hot.nr_tried"): NO_QUOTA_TRIES,
+    ("kernel-paddr-goal", "6.17", "t_migrated_s"): FIRST_WINDOW,
     ("kernel-paddr-migrate", "6.12", "hot_on_n0_1s"): FIRST_SECOND,
     ("kernel-paddr-migrate", "6.17", "hot_on_n0_1s"): FIRST_SECOND,
     ("kernel-paddr-migrate", "6.12", "t_migrated_s"): FIRST_SECOND,

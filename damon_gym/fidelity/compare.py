@@ -40,6 +40,10 @@ spread(real))`` where spread is max - min of the real runs. The kernel's own run
 spread is the floor: the simulator cannot be asked to agree with a kernel more closely than
 that kernel agrees with itself. The per-metric ``abs_tol``/``rel_tol`` (:data:`TOLERANCES`)
 say why they are what they are.
+
+The simulator side of a kernel follows that kernel's DAMOS quota rules (the scenario field
+``kernel``, damos.quota.KernelRules: 6.17's unthrottled first window, 7.2's full sub-page
+quota), so a scenario with a quota runs once per distinct rule set among the kernels.
 """
 
 from __future__ import annotations
@@ -353,7 +357,30 @@ def load_real(folder: Path) -> dict:
     return {"meta": meta, "runs": runs, "folder": str(folder)}
 
 
+def _uses_quotas(scenario) -> bool:
+    """Whether a scheme of the scenario has a quota the kernel rules act on (ms, sz, goals)."""
+    from damon_gym.fidelity.harness import scenario_params
+
+    return any(s.quotas.time_ms or s.quotas.sz_bytes or s.quotas.goals
+               for k in scenario_params(scenario).kdamonds for c in k.contexts
+               for s in c.schemes)
+
+
+def sim_kernel(meta: dict, scenario) -> str | None:
+    """The ``kernel`` the simulator follows for a real kernel's runs: the MAJOR.MINOR of the
+    kernel they ran (``kernel_run.json``'s ``kernel``, e.g. 6.17.13+deb13-amd64 -> 6.17) when
+    the simulator knows its quota rules (damos.quota.KERNELS), else the scenario's own."""
+    from damon_gym.damos.quota import kernel_series
+
+    return (kernel_series(meta.get("kernel") or meta.get("kernel_package"))
+            or scenario.kernel)
+
+
 def compare(real_dirs: list[Path], scenario_name: str, runs: int) -> dict:
+    """Each real kernel's runs against ``runs`` simulator runs that follow that kernel's DAMOS
+    quota rules (:func:`sim_kernel`); kernels whose rules do not differ for the scenario (no
+    quota, or the same ``KernelRules``) share the simulator runs."""
+    from damon_gym.damos.quota import KernelRules
     from damon_gym.scenario import load_scenario
 
     if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= 50:
@@ -368,11 +395,28 @@ def compare(real_dirs: list[Path], scenario_name: str, runs: int) -> dict:
     snap = int(reals[0]["meta"].get("snap_s", 1))
     dur = sc.duration_us / 1e6
     times = [float(t) for t in np.arange(snap, dur + 1e-9, snap)]
-    sim_tls = [sim_timeline(sc, seed, times, kds) for seed in range(runs)]
-    sim_ms = [timeline_metrics(t, vaddr=vaddr, node0_share=share) for t in sim_tls]
+    quotas = _uses_quotas(sc)
+    # KernelRules -> (the kernels simulated with them, timelines, metrics)
+    sims: dict[KernelRules, tuple[list[str | None], list[dict], list[dict]]] = {}
+
+    def simulated(kernel: str | None) -> tuple[list[dict], list[dict]]:
+        if not quotas:  # nothing for the rules to act on: one simulation for every kernel
+            kernel = sc.kernel
+        key = KernelRules.of(kernel)
+        if key not in sims:
+            scn = sc if kernel == sc.kernel else sc.model_copy(update={"kernel": kernel})
+            tls = [sim_timeline(scn, seed, times, kds) for seed in range(runs)]
+            sims[key] = ([], tls, [timeline_metrics(t, vaddr=vaddr, node0_share=share)
+                                   for t in tls])
+        if kernel not in sims[key][0]:
+            sims[key][0].append(kernel)
+        return sims[key][1], sims[key][2]
+
     out: dict[str, Any] = {"scenario": sc.name, "content_hash": sc.content_hash(),
                            "sim_runs": runs, "kernels": []}
     for r in reals:
+        sim_k = sim_kernel(r["meta"], sc) if quotas else sc.kernel
+        sim_tls, sim_ms = simulated(sim_k)
         ok = [x for x in r["runs"] if not x.get("refused") and x.get("t_on_up") is not None]
         real_tls = [real_timeline(x, kds) for x in ok]
         real_ms = [timeline_metrics(t, vaddr=vaddr, node0_share=share) for t in real_tls]
@@ -388,8 +432,12 @@ def compare(real_dirs: list[Path], scenario_name: str, runs: int) -> dict:
             "series": r["meta"].get("series"), "folder": r["folder"],
             "command": r["meta"].get("command"), "real_runs": len(ok), "refused": refused,
             "host_load_1min": [x.get("host_load_1min") for x in r["meta"]["runs"]],
-            "rows": rows, "series_real": [_series(t) for t in real_tls]})
-    out["series_sim"] = [_series(t) for t in sim_tls]
+            "sim_kernel": sim_k, "rows": rows, "series_real": [_series(t) for t in real_tls],
+            "series_sim": [_series(t) for t in sim_tls]})
+    # the simulator's curves once per rule set it ran with (for the plot), with the kernels
+    # whose rules they followed (None: the simulator's own)
+    out["series_sim"] = [{"kernels": ks, "series": [_series(t) for t in tls]}
+                         for ks, tls, _ in sims.values()]
     return out
 
 

@@ -46,6 +46,10 @@ def markdown(res: dict, plot_name: str | None) -> str:
         lines += [f"## {k['kernel']} ({k['real_runs']} real runs)", "",
                   f"Made by: `{k['command']}`; host 1-min load during the runs: "
                   f"{', '.join(str(x) for x in k['host_load_1min'])}.", ""]
+        if k.get("sim_kernel"):
+            lines += [f"The simulator follows {k['sim_kernel']}'s DAMOS quota rules here "
+                      f"(scenario `kernel: \"{k['sim_kernel']}\"`, docs/damon_semantics.md "
+                      "[DS 4.1]).", ""]
         if k["refused"]:
             lines += [f"**The kernel refused the scenario**: `{json.dumps(k['refused'])}`; the "
                       "metrics that need its runs are n/a.", ""]
@@ -89,11 +93,16 @@ def plot(res: dict, path: Path) -> None:
             axes[0].plot(s["t"], s["regions"], color=c, alpha=0.7, label=lab)
             axes[1].plot(s["t"], np.array(s["wss"]) / MIB, color=c, alpha=0.7, label=lab)
             axes[2].plot(s["pages_t"], s["hot_n0"], color=c, alpha=0.7, label=lab)
-    for j, s in enumerate(res["series_sim"]):
-        lab = "simulator" if j == 0 else None
-        axes[0].plot(s["t"], s["regions"], "k--", alpha=0.8, label=lab)
-        axes[1].plot(s["t"], np.array(s["wss"]) / MIB, "k--", alpha=0.8, label=lab)
-        axes[2].plot(s["pages_t"], s["hot_n0"], "k--", alpha=0.8, label=lab)
+    styles = ["k--", "k:", "k-.", "k-"]
+    for gi, group in enumerate(res["series_sim"]):
+        kernels = [k for k in group["kernels"] if k]
+        name = "simulator" + (f" ({', '.join(kernels)} rules)" if kernels else "")
+        st = styles[gi % len(styles)]
+        for j, s in enumerate(group["series"]):
+            lab = name if j == 0 else None
+            axes[0].plot(s["t"], s["regions"], st, alpha=0.8, label=lab)
+            axes[1].plot(s["t"], np.array(s["wss"]) / MIB, st, alpha=0.8, label=lab)
+            axes[2].plot(s["pages_t"], s["hot_n0"], st, alpha=0.8, label=lab)
     for ax, title in zip(axes, ("regions (monitored context)", "damo wss (MiB)",
                                 "hot pages on node 0"), strict=True):
         ax.set_title(title)
