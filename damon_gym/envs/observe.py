@@ -6,6 +6,7 @@ damon_gym/damon_view.py); ground truth (true shares, X, X*) goes to ``info``.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Protocol
 
 import numpy as np
@@ -140,39 +141,45 @@ def _clip_box(obs, low, high):
     return out
 
 
-def _pad(values, dtype=np.float64) -> np.ndarray:
-    out = np.zeros(N_MAX, dtype=dtype)
-    v = np.asarray(values, dtype=dtype)
-    out[: v.shape[0]] = v
-    return out
-
-
 INFO_KEYS = ("time_s", "X", "X_star", "perf_norm", "churn", "shares", "f_star", "u",
              "latency_ns", "latency_ewma_ns", "migrated_bytes", "pingpong_bytes", "weights",
              "esz", "node_used_bytes", "scenario", "scenario_hash", "rewards")
 
 
 def info(env: ObservedEnv, terms: dict[str, float]) -> dict[str, Any]:
-    """Stable keys (``INFO_KEYS``); per-node arrays are padded to 8 nodes."""
+    """Stable keys (``INFO_KEYS``); per-node arrays are padded to 8 nodes (rows of one
+    zeroed block per dtype: one allocation instead of one per key)."""
     p = env._last_perf
-    mem = env.live_sim.memory
+    sim = env.live_sim
+    mem = sim.memory
+    n = env.nr_nodes
+    f = np.zeros((5, N_MAX))
+    f[0, :n] = p.shares
+    if p.f_star is not None:
+        f[1, :n] = p.f_star
+    f[2, :n] = p.u
+    f[3, :n] = p.latency_ns
+    f[4, :n] = p.latency_ewma_ns
+    i = np.zeros((2, N_MAX), dtype=np.int64)
+    i[0, :n] = env._weights()
+    i[1, :n] = [sim.real_bytes(u * mem.page_size) for u in mem.used_frames.tolist()]
+    x_star = float(p.X_star)
     return {
-        "time_s": env.live_sim.now_us / 1e6,
+        "time_s": sim.now_us / 1e6,
         "X": float(p.X),
-        "X_star": float(p.X_star) if np.isfinite(p.X_star) else 0.0,
+        "X_star": x_star if math.isfinite(x_star) else 0.0,
         "perf_norm": terms["perf_norm"],
         "churn": min(1.0, p.migrated_bytes / env.m_cap_bytes),
-        "shares": _pad(p.shares),
-        "f_star": _pad(p.f_star if p.f_star is not None else np.zeros(env.nr_nodes)),
-        "u": _pad(p.u),
-        "latency_ns": _pad(p.latency_ns),
-        "latency_ewma_ns": _pad(p.latency_ewma_ns),
+        "shares": f[0],
+        "f_star": f[1],
+        "u": f[2],
+        "latency_ns": f[3],
+        "latency_ewma_ns": f[4],
         "migrated_bytes": int(p.migrated_bytes),
         "pingpong_bytes": int(p.pingpong_bytes),
-        "weights": _pad(env._weights(), np.int64),
+        "weights": i[0],
         "esz": int(env._first_scheme().qstate.esz),
-        "node_used_bytes": _pad([env.live_sim.real_bytes(int(u) * mem.page_size)
-                                 for u in mem.used_frames], np.int64),
+        "node_used_bytes": i[1],
         "scenario": env.scenario.name,
         "scenario_hash": env.scenario_hash,
         "rewards": dict(terms),
