@@ -22,13 +22,20 @@ each simulated folio stands for ``byte_scale`` real ones, so the counts are scal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from damon_gym.damos.dests import migrate_dest_indices
 from damon_gym.damos.filters import needs_young, ops_verdict
-from damon_gym.damos.walk import applied_per_region, vaddr_dest_walk, walk_capacity
+from damon_gym.damos.walk import (
+    applied_per_region,
+    vaddr_dest_walk,
+    walk_and_migrate,
+    walk_capacity,
+)
+from damon_gym.memory.migration import book_page_groups
 from damon_gym.perf.performance import MigrationCost
 
 if TYPE_CHECKING:
@@ -47,6 +54,10 @@ class ActionResult:
     filter_passed_bytes: int
     nr_walked: int  # folios the walk visited
     nr_migrated: int  # folios that changed node
+    #: regions applied to and their bytes (what ``scoring.after_apply`` counts from
+    #: ``applied_per_region``), when the action's kernel counted them
+    nr_regions_applied: int | None = None
+    sz_regions_applied: int | None = None
 
     def kdamond_ns(self, folio_bytes: int, byte_scale: float = 1.0) -> int:
         """kdamond time of the application on the real machine (``byte_scale`` real bytes per
@@ -131,25 +142,56 @@ def _page_rates(memory: MemorySystem, procs: np.ndarray, vpages: np.ndarray) -> 
     return out
 
 
+@lru_cache(maxsize=64)
+def _dest_arrays(dests: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(node ids, cumulative weights) of a scheme's ``dests``; the walk only reads them."""
+    d = np.array(dests, dtype=np.int64).reshape(-1, 2)  # (node id, weight) rows
+    return d[:, 0].copy(), np.cumsum(d[:, 1])
+
+
 def _apply_vaddr_dests(ctx: Context, s: Scheme, t: Target, starts: np.ndarray,
                        ends: np.ndarray, memory: MemorySystem) -> ActionResult:
     """migrate_* with dests on a vaddr target without ops filters: the walk in numba
-    (``walk.vaddr_dest_walk``), then one migration per destination node, nodes ascending."""
-    pm = memory.procs[t.process_index()]
-    dests = np.array(s.dests, dtype=np.int64).reshape(-1, 2)  # (node id, weight) rows
+    (``walk.vaddr_dest_walk``), then one migration per destination node, nodes ascending --
+    with numba migration (``MemorySystem.fast_migration``) walk, migration and the bytes
+    applied per region in one call (``walk.walk_and_migrate``) and the accounting of
+    ``migration.book_page_groups``."""
+    idx = t.process_index()
+    pm = memory.procs[idx]
+    ids, bounds = _dest_arrays(tuple(s.dests))
     starts, ends = np.ascontiguousarray(starts), np.ascontiguousarray(ends)
     shift = memory.page_size.bit_length() - 1
-    buf = ctx.buffer("dests_walk", 5, walk_capacity(pm.vma_start, pm.vma_end, pm.vma_page_base,
-                                                    shift, starts, ends))
-    present, pages, rid, offs = vaddr_dest_walk(
-        pm.vma_start, pm.vma_end, pm.vma_page_base, pm.vpage_node, starts, ends, shift,
-        memory.page_order, dests[:, 0].copy(), np.cumsum(dests[:, 1]), memory.nr_nodes, buf)
+    if memory.fast_migration:
+        fr = memory._free
+        wbuf = ctx.buffer("dests_walk", 5, 1)
+        cap, present, pages, rid, offs, status, res, log, applied, nr, sz = walk_and_migrate(
+            pm.vma_start, pm.vma_end, pm.vma_page_base, pm.vpage_node, starts, ends, shift,
+            memory.page_order, ids, bounds, memory.nr_nodes, wbuf, idx, ctx.now_us,
+            memory.pingpong_window_us, memory.frame_proc, memory.frame_vpage, fr.stack, fr.base,
+            fr.count, pm.vpage_frame, pm.vpage_prev_node, pm.vpage_last_move_us,
+            memory.used_frames, memory._mig.churn, memory.page_size, memory._buf)
+        if cap > wbuf.shape[1]:
+            ctx.buffer("dests_walk", 5, cap)  # grown for the next walk
+        if len(memory._buf) < 3 * len(pages):  # as migrate_page_groups_of grows it
+            memory._buf = np.empty(max(3 * len(pages), len(memory._buf) * 5 // 4), np.int64)
+        if status == 0:
+            return ActionResult(applied, 0, int(present), book_page_groups(memory, res, log, offs),
+                                int(nr), int(sz))
+        if len(pages) == 0:
+            return ActionResult(applied, 0, int(present), 0, 0, 0)
+        # not migrated (a group not ascending, a bad page, a negative time): the general
+        # migration handles (or refuses) it as before
+    else:
+        buf = ctx.buffer("dests_walk", 5, walk_capacity(pm.vma_start, pm.vma_end,
+                                                        pm.vma_page_base, shift, starts, ends))
+        present, pages, rid, offs = vaddr_dest_walk(
+            pm.vma_start, pm.vma_end, pm.vma_page_base, pm.vpage_node, starts, ends, shift,
+            memory.page_order, ids, bounds, memory.nr_nodes, buf)
     moved = np.zeros(offs.shape[0] - 1, dtype=np.int64)
     if len(pages):
-        for node, res in enumerate(memory.migrate_page_groups(t.process_index(), pages, offs,
-                                                              ctx.now_us)):
-            if res is not None:
-                moved[node] = res.nr_moved
+        for node, mres in enumerate(memory.migrate_page_groups(idx, pages, offs, ctx.now_us)):
+            if mres is not None:
+                moved[node] = mres.nr_moved
     # the pages are present, distinct and not on their node: the first nr_moved of each moved
     applied = applied_per_region(rid, offs, moved, starts.shape[0], memory.page_size)
     return ActionResult(applied, 0, int(present), int(moved.sum()))

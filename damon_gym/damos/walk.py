@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from damon_gym.damon.kernels import upper_bound
+from damon_gym.memory.frames import migrate_page_groups
 from damon_gym.memory.mempolicy import weighted_slot
 
 BASE_PAGE_SHIFT = 12
@@ -142,3 +143,41 @@ def applied_per_region(rid, offs, moved, nreg, page_size):
         for j in range(offs[g], offs[g] + moved[g]):
             out[rid[j]] += page_size
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def walk_and_migrate(vma_start, vma_end, vma_base, vpage_node, starts, ends, shift, order, ids,
+                     bounds, nr_nodes, wbuf, proc_idx, now_us, window_us, frame_proc,
+                     frame_vpage, stack, base, count, vpage_frame, vpage_prev_node,
+                     vpage_last_move, used, churn, page_size, mbuf):
+    """``vaddr_dest_walk``, then ``frames.migrate_page_groups`` of its groups and
+    ``applied_per_region``, in one call (``actions._apply_vaddr_dests`` with numba migration).
+
+    Returns (the walk's capacity need, present pages walked, the walk's pages, their region
+    indices and the groups' offsets,
+    the migration's status -- 0 done, -1 not attempted (no page to move, or a negative
+    ``now_us``: the caller's general migration raises), else ``migrate_page_groups``'s --,
+    its per-group results and log, bytes applied per region, regions applied to, bytes)."""
+    cap = walk_capacity(vma_start, vma_end, vma_base, shift, starts, ends)
+    present, pages, rid, offs = vaddr_dest_walk(vma_start, vma_end, vma_base, vpage_node,
+                                                starts, ends, shift, order, ids, bounds,
+                                                nr_nodes, wbuf)
+    nreg = starts.shape[0]
+    applied = np.zeros(nreg, np.int64)
+    empty = np.zeros((0, 5 + base.shape[0]), np.int64)
+    if pages.shape[0] == 0 or now_us < 0:
+        return cap, present, pages, rid, offs, -1, empty, empty[0], applied, 0, 0
+    status, res, log = migrate_page_groups(pages, offs, proc_idx, now_us, window_us, frame_proc,
+                                           frame_vpage, stack, base, count, vpage_frame,
+                                           vpage_node, vpage_prev_node, vpage_last_move, used,
+                                           churn, page_size, mbuf)
+    if status != 0:
+        return cap, present, pages, rid, offs, status, res, log, applied, 0, 0
+    applied = applied_per_region(rid, offs, res[:, 0].copy(), nreg, page_size)
+    nr = 0
+    sz = 0
+    for j in range(nreg):
+        if applied[j] > 0:
+            nr += 1
+            sz += applied[j]
+    return cap, present, pages, rid, offs, 0, res, log, applied, nr, sz

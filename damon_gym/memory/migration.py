@@ -239,6 +239,28 @@ def migrate_page_groups_of(mem: Any, idx: int, pages: np.ndarray, offs: np.ndarr
     return out
 
 
+def book_page_groups(mem: Any, res: np.ndarray, log: np.ndarray, offs: np.ndarray) -> int:
+    """The accounting ``migrate_page_groups_of`` does per group after its numba call
+    (``_book``: counters, placement_version and the change log, group by group), without the
+    per-group ``MigrationResult``; returns the folios moved."""
+    bounds = offs.tolist()
+    moved = pingpong = failed = 0
+    for g, row in enumerate(res[:, :5].tolist()):
+        a, b = bounds[g], bounds[g + 1]
+        if a == b:
+            continue
+        fit, there, pp, not_present, at = row
+        moved += fit
+        pingpong += pp
+        failed += b - a - not_present - there - fit
+        if fit:
+            mem.placement_version += 1
+            mem._log.append(log[at:at + 2 * fit])
+    # integer sums: one add for all groups gives what one add per group gives
+    mem._mig.add(moved, pingpong * mem.page_size, failed)
+    return moved
+
+
 def real_churn(churn: dict[str, Any], byte_scale: float) -> dict[str, Any]:
     """A ``take()`` snapshot of a scaled machine in the real machine's bytes: every byte count
     and the folio count multiplied by ``byte_scale`` (real bytes per simulated byte); failures
