@@ -18,7 +18,7 @@ import numpy as np
 
 from damon_gym.damon.attrs import max_nr_accesses
 from damon_gym.damon.core import SchemesHook
-from damon_gym.damos import actions, goals
+from damon_gym.damos import actions, fused, goals
 from damon_gym.damos.filters import core_verdict, split_points
 from damon_gym.damos.quota import KernelRules, effective_quota, min_score_for_quota
 from damon_gym.damos.scheme import Scheme
@@ -72,6 +72,10 @@ class DamosEngine(SchemesHook):
         #: True: the numpy walk of actions.apply_action instead of the numba one (vaddr dests
         #: without ops filters), the same result; the comparison test sets it
         self.reference_walk = False
+        #: True: the common configuration (one due migrate scheme with dests on one vaddr
+        #: target, no ops filters) applies in two compiled calls (``fused``), the same result;
+        #: False (or ``reference_walk``) forces the general path, which a test compares with it
+        self.fused = True
         self.schemes: list[Scheme] = list(schemes or [])
 
     # -- SchemesHook ---------------------------------------------------------------------------
@@ -101,11 +105,23 @@ class DamosEngine(SchemesHook):
         due = [s for s in self.schemes if s.wmark_active and passed >= s.next_apply_sis]
         if not due:
             return
+        # the common configuration in two compiled calls (fused.plan says which); the general
+        # path below is the reference (``fused = False`` or ``reference_walk`` force it)
+        rolled = False
+        if len(due) == 1:
+            s = due[0]
+            p = fused.plan(self, ctx, s)
+            if p is not None:
+                self._roll_window(ctx, s)
+                rolled = True
+                if fused.apply_scheme(self, ctx, s, *p):
+                    s.next_apply_sis = passed + s.apply_interval_sis(ctx.attrs)
+                    return
         # one due scheme: the walk can reuse the histogram's verdicts on a target whose
         # regions did not change in between (nothing else touches them before its walk)
         self._verdicts = {} if len(due) == 1 else None
         for s in due:
-            self.adjust_quota(ctx, s)
+            self.adjust_quota(ctx, s, roll=not rolled)
         for s in due:
             for ti, t in enumerate(ctx.targets):
                 if ctx.ops.target_valid(t):
@@ -134,8 +150,30 @@ class DamosEngine(SchemesHook):
         return 0
 
     # -- quota -----------------------------------------------------------------------------------
-    def adjust_quota(self, ctx: Context, s: Scheme) -> None:
-        """damos_adjust_quota()."""
+    def adjust_quota(self, ctx: Context, s: Scheme, roll: bool = True) -> None:
+        """damos_adjust_quota(): the charge window's roll-over (``_roll_window``, unless
+        ``roll`` is False: done already), then the score histogram and min_score."""
+        if not s.quota.has_limits:
+            return
+        if roll:
+            self._roll_window(ctx, s)
+        st = s.qstate
+        # score histogram over pattern-eligible, core-filter-passing regions of all targets
+        hist = np.zeros(100, dtype=np.int64)
+        for ti, t in enumerate(ctx.targets):
+            sel, scores = self._eligible(ctx, s, ti, t, with_scores=True)
+            if self._verdicts is not None:
+                self._verdicts[ti] = (t.regions.raw, t.regions.n, sel.copy(), scores)
+            add_histogram(hist, sel, scores, t.regions.start, t.regions.end)
+        if self.byte_scale != 1.0:
+            hist = np.round(hist * self.byte_scale).astype(np.int64)
+        st.histogram = hist
+        st.min_score = (min_score_of(hist, st.esz) if 0 <= st.esz < I64_MAX
+                        else min_score_for_quota(hist, st.esz))
+
+    def _roll_window(self, ctx: Context, s: Scheme) -> None:
+        """The first part of damos_adjust_quota(): the first charge window and the roll-over
+        of an ended one (qt_exceeds, total_charged_sz, a new esz); nothing without limits."""
         q, st = s.quota, s.qstate
         if not q.has_limits:
             return
@@ -156,18 +194,6 @@ class DamosEngine(SchemesHook):
             st.charged_from_us = now
             st.charged_sz = 0
             self.set_effective_quota(ctx, s)
-        # score histogram over pattern-eligible, core-filter-passing regions of all targets
-        hist = np.zeros(100, dtype=np.int64)
-        for ti, t in enumerate(ctx.targets):
-            sel, scores = self._eligible(ctx, s, ti, t, with_scores=True)
-            if self._verdicts is not None:
-                self._verdicts[ti] = (t.regions.raw, t.regions.n, sel.copy(), scores)
-            add_histogram(hist, sel, scores, t.regions.start, t.regions.end)
-        if self.byte_scale != 1.0:
-            hist = np.round(hist * self.byte_scale).astype(np.int64)
-        st.histogram = hist
-        st.min_score = (min_score_of(hist, st.esz) if 0 <= st.esz < I64_MAX
-                        else min_score_for_quota(hist, st.esz))
 
     def set_effective_quota(self, ctx: Context, s: Scheme) -> None:
         q, st = s.quota, s.qstate
