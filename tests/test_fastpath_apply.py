@@ -55,7 +55,8 @@ def _random_scheme(rng, scale, quota_kind=None):
              for _ in range(int(rng.integers(1, 4)))]
     kind = int(rng.integers(0, 6))
     kind = kind if quota_kind is None else quota_kind
-    sz = int(rng.integers(1, 160)) * PS * int(scale) + int(rng.integers(0, 2)) * 1000
+    # whole simulated pages (a quota the walk can fill exactly), or a few bytes more
+    sz = int(round(int(rng.integers(1, 100)) * PS * scale)) + int(rng.choice([0, 0, 0, 1000]))
     reset = int(rng.choice([0, 1000, 2000]))
     goals = []
     if kind in (3, 4):
@@ -74,7 +75,7 @@ def _random_scheme(rng, scale, quota_kind=None):
     quota.weight_age = int(rng.integers(0, 4))
     pattern = AccessPattern(min_sz=int(rng.choice([0, 2 * PS])),
                             max_sz=int(rng.choice([2**64 - 1, 2**64 - 1, 120 * PS])),
-                            min_nr_accesses=int(rng.integers(0, 3)),
+                            min_nr_accesses=int(rng.integers(0, 9)),
                             max_nr_accesses=int(rng.choice([2**64 - 1, 15])),
                             min_age=int(rng.integers(0, 2)))
     lo = BASE + int(rng.integers(0, 500)) * PS + int(rng.choice([0, 100]))
@@ -82,7 +83,9 @@ def _random_scheme(rng, scale, quota_kind=None):
                            allow=bool(rng.integers(0, 2)), matching=bool(rng.integers(0, 2)))],
                [Filter("target", target_idx=int(rng.integers(0, 2)), allow=False)],
                [Filter("addr", addr_range=(lo, lo + 300 * PS), allow=True),
-                Filter("target", target_idx=0, allow=False)]][int(rng.integers(0, 4))]
+                Filter("target", target_idx=0, allow=False)],
+               [Filter("addr", addr_range=(a + 7 * PS + 5, a + 90 * PS), allow=False)
+                for a, _ in VMAS]][int(rng.integers(0, 5))]
     return Scheme(str(rng.choice(["migrate_hot", "migrate_cold"])), pattern, quota=quota,
                   dests=dests, filters=filters,
                   max_nr_snapshots=int(rng.choice([0, 0, 0, 9])))

@@ -90,7 +90,8 @@ def apply_scheme(eng: DamosEngine, ctx: Context, s: Scheme,
     room = min(max(st.esz - st.charged_sz, 0), 2**62)
     cfrom = st.charge_target_from
     attrs = ctx.attrs
-    r.reserve(r.n + 2)  # a split at the charge marker and one at the quota's end
+    # the addr filters' splits, one at the charge marker and one at the quota's end
+    r.reserve(r.n + len(pts) + 2)
     (n, hist, min_score, walked, nelig, nfull, charged, applied, starts, ends, sz,
      last_end) = select(
         r.raw, r.n, pattern_limits(s.pattern), _KIND[s.action], max(max_nr_accesses(attrs), 1),
@@ -160,13 +161,14 @@ def _split_at(d, n, pts):
 
 
 @njit(cache=True, error_model="numpy")
-def _eligible(d, n, lim, kind, max_nr, aggr, w_nr, w_age, filt, core_rej, ok, scores):
-    """``DamosEngine._eligible`` of target 0: pattern, scores, then the core filters (the
-    first that matches decides, else the group's default)."""
-    pattern_scores(d[0, :n], d[1, :n], d[4, :n], d[2, :n], d[5, :n], lim, kind, max_nr, aggr,
-                   w_nr, w_age, True, ok, scores)
+def _eligible(d, lo, hi, lim, kind, max_nr, aggr, w_nr, w_age, filt, core_rej, ok, scores):
+    """``DamosEngine._eligible`` of target 0 for regions ``lo`` to ``hi`` - 1: pattern,
+    scores, then the core filters (the first that matches decides, else the group's
+    default). Each region's verdict and score depend on that region alone."""
+    pattern_scores(d[0, lo:hi], d[1, lo:hi], d[4, lo:hi], d[2, lo:hi], d[5, lo:hi], lim, kind,
+                   max_nr, aggr, w_nr, w_age, True, ok[lo:hi], scores[lo:hi])
     nf = filt.shape[0]
-    for i in range(n if nf else 0):
+    for i in range(lo, hi if nf else lo):
         v = not core_rej
         for j in range(nf):
             if filt[j, 0] == 0:
@@ -183,16 +185,15 @@ def _eligible(d, n, lim, kind, max_nr, aggr, w_nr, w_age, filt, core_rej, ok, sc
 def select(d, n, lim, kind, max_nr, aggr, w_nr, w_age, filt, core_rej, pts, with_hist, k, esz,
            min_score, do_walk, cfrom, caddr, full, qset, room, min_sz):
     """The regions' part of the fused apply (see the module). ``d``: the target's backing
-    region array (capacity >= n + 2), changed in place. Returns (n, histogram, min_score, the
-    walk ran, eligible, whole, bytes charged (simulated, with the split piece), regions
-    applied, their starts, ends and bytes, the end of the last one)."""
-    ok = np.empty(n + 2, np.bool_)
-    scores = np.empty(n + 2, np.int64)
+    region array (capacity >= n + len(pts) + 2), changed in place. Returns (n, histogram,
+    min_score, the walk ran, eligible, whole, bytes charged (simulated, with the split
+    piece), regions applied, their starts, ends and bytes, the end of the last one)."""
+    ok = np.empty(d.shape[1], np.bool_)
+    scores = np.empty(d.shape[1], np.int64)
     hist = np.zeros(100, np.int64)
     if with_hist:
         n = _split_at(d, n, pts)
-        _eligible(d, n, lim, kind, max_nr, aggr, w_nr, w_age, filt, core_rej, ok[:n],
-                  scores[:n])
+        _eligible(d, 0, n, lim, kind, max_nr, aggr, w_nr, w_age, filt, core_rej, ok, scores)
         for i in range(n):
             if ok[i]:
                 hist[scores[i]] += d[1, i] - d[0, i]
@@ -205,7 +206,6 @@ def select(d, n, lim, kind, max_nr, aggr, w_nr, w_age, filt, core_rej, pts, with
         return n, hist, min_score, False, 0, 0, 0, 0, none, none, 0, 0
     # damos_skip_charged_region()
     first = 0
-    stale = not with_hist
     if cfrom >= 0:
         first = -1
         if cfrom == 0:
@@ -220,15 +220,18 @@ def select(d, n, lim, kind, max_nr, aggr, w_nr, w_age, filt, core_rej, pts, with
                         first = idx + 1
                     else:
                         n = _split(d, n, idx, off if off else min_sz)
-                        stale = True
                         first = idx + 1
+                        if with_hist:  # the verdicts move with their regions; the two
+                            for i in range(n - 1, idx + 1, -1):  # pieces are new
+                                ok[i] = ok[i - 1]
+                                scores[i] = scores[i - 1]
+                            _eligible(d, idx, idx + 2, lim, kind, max_nr, aggr, w_nr, w_age,
+                                      filt, core_rej, ok, scores)
     if first < 0 or full:
         return n, hist, min_score, False, 0, 0, 0, 0, none, none, 0, 0
-    if not with_hist:
+    if not with_hist:  # no histogram before: the addr filters split the regions now
         n = _split_at(d, n, pts)
-    if stale:
-        _eligible(d, n, lim, kind, max_nr, aggr, w_nr, w_age, filt, core_rej, ok[:n],
-                  scores[:n])
+        _eligible(d, 0, n, lim, kind, max_nr, aggr, w_nr, w_age, filt, core_rej, ok, scores)
     idx, nelig, nfull, cut, part, charged = quota_cut(d[0, :n], d[1, :n], ok[:n], scores[:n],
                                                       min_score, first, qset, room, min_sz)
     m = idx.shape[0]
