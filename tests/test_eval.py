@@ -106,6 +106,19 @@ def test_summary_matches_a_hand_computation(tmp_path):
     line = next(ln for ln in md.splitlines() if ln.startswith(f"| {best['agent']} |"))
     assert f"**{best['perf_norm_geomean']['mean']:.3f} ± " in line
     assert t975(1) == 12.706 and t975(10_000) == 1.96
+    # per scenario: each agent's mean perf_norm and migrated GiB over the two seeds, and the
+    # machine (the held-out topologies read apart from the geomean)
+    by = {row["scenario"]: row for row in summary["by_scenario"]}
+    assert set(by) == {"smoke-gups", "smoke-stream"}
+    for sc, row in by.items():
+        assert row["topology"]  # the rows name their machine
+        for a, cell in row["agents"].items():
+            rs = [r for r in rows if r["agent"] == a and r["scenario"] == sc]
+            assert cell["episodes"] == 2
+            assert cell["perf_norm_mean"] == pytest.approx(np.mean([r["perf_norm_mean"] for r in rs]))
+            assert cell["migrated_gib_mean"] == pytest.approx(np.mean([r["migrated_gib"] for r in rs]))
+            assert {r["topology"] for r in rs} == {row["topology"]}
+    assert "### Per scenario" in md and f"| smoke-gups ({by['smoke-gups']['topology']}) |" in md
 
 
 def test_resume_after_a_kill_writes_no_duplicate_and_completes_the_set(smoke_run, tmp_path):

@@ -103,7 +103,8 @@ def run_job(job: Job) -> tuple[dict, dict | None]:
     row = {
         "agent": job.agent, "task": job.task, "env_id": env_id, "scenario": job.scenario,
         "scenario_name": info["scenario"], "seed": job.seed,
-        "scenario_hash": info["scenario_hash"], "steps": len(cols["r"]),
+        "scenario_hash": info["scenario_hash"], "topology": env.topology.name,
+        "steps": len(cols["r"]),
         "reward_mean": _float(np.mean(cols["r"])),
         "perf_norm_mean": _float(perf.mean()),
         "perf_norm_p10": _float(np.percentile(perf, 10)),

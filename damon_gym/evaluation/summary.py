@@ -97,7 +97,28 @@ def summarize(rows: list[dict], task: str | None = None, order: list[str] | None
             "vs_B2": pick(lambda s: s["vs_B2"]["mean"] if s["vs_B2"] else None),
             "reward_mean": pick(lambda s: s["reward_mean"]),
             "migrated_gib_mean": pick(lambda s: s["migrated_gib_mean"], lowest=True)}
-    return {"task": task, "b2": b2, "episodes": len(rows), "agents": out, "best": best}
+    return {"task": task, "b2": b2, "episodes": len(rows), "agents": out, "best": best,
+            "by_scenario": by_scenario(rows, agents)}
+
+
+def by_scenario(rows: list[dict], agents: list[str]) -> list[dict[str, Any]]:
+    """Per scenario (in order of first appearance): its topology, and per agent the mean
+    perf_norm and migrated GiB over its seeds (the held-out topologies and families read
+    apart from the geomean)."""
+    out = []
+    for sc in dict.fromkeys(r["scenario"] for r in rows):
+        rs = [r for r in rows if r["scenario"] == sc]
+        cells = {}
+        for a in agents:
+            ra = [r for r in rs if r["agent"] == a]
+            perf = [r["perf_norm_mean"] for r in ra if r.get("perf_norm_mean") is not None]
+            cells[a] = {"perf_norm_mean": float(np.mean(perf)) if perf else None,
+                        "migrated_gib_mean": float(np.mean([r["migrated_gib"] for r in ra]))
+                        if ra else None, "episodes": len(ra)}
+        out.append({"scenario": sc, "topology": next((r.get("topology") for r in rs
+                                                       if r.get("topology")), None),
+                    "agents": cells})
+    return out
 
 
 COLUMNS = ("agent", "episodes", "perf_norm geomean", "vs B2", "mean reward", "migrated GiB")
@@ -141,7 +162,34 @@ def markdown(summary: dict, title: str) -> str:
     for cells, bold in table_cells(summary):
         lines.append("| " + " | ".join(f"**{c}**" if b else c
                                        for c, b in zip(cells, bold, strict=True)) + " |")
-    return f"## {title}\n\n{head}" + "\n".join(lines) + f"\n\n{_caption(summary)}\n"
+    return (f"## {title}\n\n{head}" + "\n".join(lines) + f"\n\n{_caption(summary)}\n"
+            + _scenario_markdown(summary))
+
+
+def _scenario_markdown(summary: dict) -> str:
+    """Per scenario, each agent's mean perf_norm (migrated GiB per episode), the best perf_norm
+    of the row in bold."""
+    rows = summary.get("by_scenario") or []
+    agents = [s["agent"] for s in summary["agents"]]
+    if len(rows) < 2:
+        return ""
+    head = ("\n### Per scenario\n\nmean perf_norm over the seeds (migrated GiB per episode)\n\n"
+            "| scenario | " + " | ".join(agents) + " |\n|" + "---|" * (len(agents) + 1) + "\n")
+    lines = []
+    for row in rows:
+        vals = {a: row["agents"][a]["perf_norm_mean"] for a in agents}
+        top = max((v for v in vals.values() if v is not None), default=None)
+        cells = []
+        for a in agents:
+            c = row["agents"][a]
+            if c["perf_norm_mean"] is None:
+                cells.append("–")
+                continue
+            t = f"{c['perf_norm_mean']:.3f} ({c['migrated_gib_mean']:.2f})"
+            cells.append(f"**{t}**" if c["perf_norm_mean"] == top else t)
+        name = row["scenario"] + (f" ({row['topology']})" if row.get("topology") else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) + "\n"
 
 
 def rich_table(summary: dict, title: str):
