@@ -172,6 +172,46 @@ def test_fused_apply_follows_each_kernels_quota_rules(kernel):
         assert a == play(seed, False, kernel=kernel, quota_kind=kind)[0], f"seed {seed}"
 
 
+def test_an_esz_beyond_int64_takes_the_general_path(monkeypatch):
+    """A goal quota whose esz does not fit int64 (min_score in Python integers): the fused
+    path declines after the window's roll-over and the general one finishes the apply, as
+    the forced general path does; dests given as lists work too."""
+    answers: list[bool] = []
+    real = fused.apply_scheme
+    monkeypatch.setattr(fused, "apply_scheme", lambda *a: answers.append(real(*a)) or answers[-1])
+    outs = []
+    for use_fused in (True, False):
+        rng = np.random.default_rng(1)
+        mem = MemorySystem(load_topology("tiny").scaled(1 / 128), page_size=PS)
+        idx = mem.add_process(1, VMAS)
+        mem.allocate(idx, np.arange(300), InterleavePolicy([0, 1]))
+        t = Target(pid=1, proc_idx=idx)
+        _random_regions(rng, t)
+        t.regions.nr_accesses[:] = 5
+        t.regions.nr_accesses_bp[:] = 50000
+        ctx = Context(VaddrOps(mem), Attrs(5000, 100000, 1_000_000, 3, 1000), [t],
+                      rng=np.random.default_rng(0))
+        s = Scheme("migrate_hot", AccessPattern(min_nr_accesses=1), dests=[[0, 1], [1, 3]],
+                   quota=Quota(reset_interval_ms=10**9, goals=[QuotaGoal("user_input", 100)]))
+        eng = DamosEngine(mem, [s])
+        eng.fused = use_fused
+        ctx.schemes = eng
+        ctx.start(0)
+        states = []
+        for step in range(3):
+            ctx.now_us += 1_000_000
+            if step == 1:
+                s.qstate.esz = 2**63 + 5
+            s.next_apply_sis = 0
+            eng.apply(ctx)
+            states.append((t.regions.raw[:, :t.regions.n].tolist(), _scheme_state(eng, s),
+                           _memory_state(mem)))
+        outs.append(states)
+    assert outs[0] == outs[1]
+    assert outs[0][-1][1][1]["nr_applied"] > 0
+    assert answers == [True, False, False]  # fused, then declined; none when forced off
+
+
 def test_the_scenarios_reach_the_walks_corners():
     """Across the seeds: migrations, full quotas (the charge marker), quota windows that
     ended full, zero-size tries and every kernel's rules."""

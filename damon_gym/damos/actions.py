@@ -158,7 +158,10 @@ def _apply_vaddr_dests(ctx: Context, s: Scheme, t: Target, starts: np.ndarray,
     ``migration.book_page_groups``."""
     idx = t.process_index()
     pm = memory.procs[idx]
-    ids, bounds = _dest_arrays(tuple(s.dests))
+    try:
+        ids, bounds = _dest_arrays(tuple(s.dests))
+    except TypeError:  # rows given as lists
+        ids, bounds = _dest_arrays(tuple((int(a), int(b)) for a, b in s.dests))
     starts, ends = np.ascontiguousarray(starts), np.ascontiguousarray(ends)
     shift = memory.page_size.bit_length() - 1
     if memory.fast_migration:
