@@ -23,9 +23,10 @@ from damon_gym.damon import fastpath, kernels
 from damon_gym.damon.attrs import Attrs, max_nr_accesses, mult_frac
 from damon_gym.damon.counters import next_sample_interval
 from damon_gym.damon.ops import Ops
+from damon_gym.damon.rng_pointers import pointers
 from damon_gym.damon.sampling import make_sampler
 from damon_gym.damon.target import Target
-from damon_gym.damon.windows import split_in_place
+from damon_gym.damon.windows import split_in_place_p
 
 
 class SchemesHook:
@@ -282,10 +283,10 @@ class Context:
                 continue
             r.reserve(r.n * nr_subs)
             d = r.raw
-            # drawn here, in numpy, as windows.split_regions_rng draws them in numba
-            rand = self.rng.integers(1, 10, size=(r.n, nr_subs - 1))
-            r.n = split_in_place(d, self.buffer("regions", 6, d.shape[1]), r.n, nr_subs,
-                                 self.min_region_sz, rand)
+            # the cut values drawn from the context's Generator inside the compiled call, as
+            # the fused windows draw them (the same stream: rng_pointers)
+            r.n = split_in_place_p(pointers(self.rng), d, self.buffer("regions", 6, d.shape[1]),
+                                   r.n, nr_subs, self.min_region_sz)
         self.last_nr_regions = n
 
     def tune_intervals(self) -> None:

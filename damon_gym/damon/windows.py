@@ -135,6 +135,16 @@ def split_in_place(d, scratch, n, nr_subs, min_sz, rand):
 
 
 @njit(cache=True, error_model="numpy")
+def split_in_place_p(ptrs, d, scratch, n, nr_subs, min_sz):
+    """``split_in_place`` with the cut values drawn inside numba from the Generator whose bit
+    generator ``ptrs`` points at (``rng_pointers.pointers``): ``integers(1, 10, size=(n,
+    nr_subs - 1))``, numpy's own stream, as the fused windows draw them."""
+    rng = generator(ptrs[0], ptrs[1], ptrs[2], ptrs[3])
+    return split_in_place(d, scratch, n, nr_subs, min_sz,
+                          rng.integers(1, 10, size=(n, nr_subs - 1)))
+
+
+@njit(cache=True, error_model="numpy")
 def merge_passes(d, n, threshold, sz_limit, max_nr_regions, max_thres, era_b):
     """kdamond_merge_regions() for one target: passes until max_nr_regions is respected."""
     first = True

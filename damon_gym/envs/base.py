@@ -246,8 +246,8 @@ class DamonEnv(gym.Env):
         if arr.shape != shape:
             raise ValueError(f"action: shape {arr.shape}; expected {shape}")
         if self.action_type == "box":
-            lo, hi = arr.min(), arr.max()
-            if -1.0 <= lo and hi <= 1.0:  # the common case in one pass (NaN fails it)
+            # the common case, in plain Python over the few values (NaN fails the comparison)
+            if all(-1.0 <= x <= 1.0 for x in arr.tolist()):
                 return arr
         if not np.isfinite(arr).all():
             raise ValueError(f"action: contains NaN or inf ({arr.tolist()}); expected finite values")
