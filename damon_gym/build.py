@@ -96,7 +96,7 @@ def build_workload(scenario: Scenario) -> Workload:
         assert spec.generator is not None  # WorkloadSpec._one_kind: exactly one kind is set
         wl = registry.build(spec.generator, spec.params, rng)
     if isinstance(spec.u_target, list):
-        from damon_gym.scenario import intensity_schedule
+        from damon_gym.scenario_workload import intensity_schedule
 
         sched = intensity_schedule(spec.u_target)
         wl = dataclasses.replace(wl, u_target=sched[0][1], u_schedule=sched)

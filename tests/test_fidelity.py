@@ -18,16 +18,10 @@ import pytest
 
 from damon_gym.cli import main
 from damon_gym.fidelity import HarnessError
-from damon_gym.fidelity.compare import (
-    TOLERANCES,
-    _stats,
-    compare,
-    hot_estimate,
-    judge,
-    timeline_metrics,
-)
+from damon_gym.fidelity.compare import compare, hot_estimate, timeline_metrics
 from damon_gym.fidelity.console import parse_console
 from damon_gym.fidelity.report import markdown
+from damon_gym.fidelity.verdict import TOLERANCES, _stats, judge
 
 FIX = Path(__file__).parent / "fixtures" / "kernel"
 SCENARIOS = ("kernel-vaddr-stat", "kernel-paddr-migrate", "kernel-vaddr-dests",
