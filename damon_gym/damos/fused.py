@@ -19,7 +19,7 @@ which a test compares with this one: the same regions, stats, quota state and me
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numba import njit
@@ -40,15 +40,36 @@ from damon_gym.damos.scoring import (
 
 if TYPE_CHECKING:
     from damon_gym.damon.core import Context
-    from damon_gym.damos.engine import DamosEngine
+    from damon_gym.damos.quota import KernelRules
     from damon_gym.damos.scheme import Scheme
+    from damon_gym.memory.system import MemorySystem
+
+
+class EngineView(Protocol):
+    """What the fused path uses of a ``DamosEngine`` (a protocol rather than an import of
+    ``engine``, which imports this module): its switches, its memory and kernel rules, its
+    kdamond time, and its quota methods, so the quota rules stay the engine's own."""
+
+    fused: bool
+    reference_walk: bool
+    kdamond_ns: int
+
+    @property
+    def memory(self) -> MemorySystem: ...
+    @property
+    def kernel(self) -> KernelRules: ...
+    @property
+    def byte_scale(self) -> float: ...
+    def _quota_set(self, s: Scheme) -> bool: ...
+    def _quota_full(self, ctx: Context, s: Scheme) -> bool: ...
+    def _real(self, sim_bytes: int) -> int: ...
 
 _KIND = {"migrate_hot": KIND_HOT, "migrate_cold": KIND_COLD}
 _NO_FILTERS = np.zeros((0, 6), np.int64)
 _NO_POINTS = np.zeros(0, np.int64)
 
 
-def plan(eng: DamosEngine, ctx: Context, s: Scheme) -> tuple[np.ndarray, np.ndarray] | None:
+def plan(eng: EngineView, ctx: Context, s: Scheme) -> tuple[np.ndarray, np.ndarray] | None:
     """(core filter table, addr filter split points) when ``s`` qualifies, else None."""
     if (not eng.fused or eng.reference_walk or s.action not in _KIND or not s.dests
             or ctx.ops.name != "vaddr" or len(ctx.targets) != 1
@@ -72,7 +93,7 @@ def plan(eng: DamosEngine, ctx: Context, s: Scheme) -> tuple[np.ndarray, np.ndar
             np.array(split_points(s.filters, ctx.min_region_sz), dtype=np.int64))
 
 
-def apply_scheme(eng: DamosEngine, ctx: Context, s: Scheme,
+def apply_scheme(eng: EngineView, ctx: Context, s: Scheme,
                  filt: np.ndarray, pts: np.ndarray) -> bool:
     """``adjust_quota`` after the roll-over, then ``walk_target`` of the one target; False
     (nothing done) when esz is beyond int64 (the general path's Python min_score)."""

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from damon_gym.fidelity.compare import MIB, compare
+from damon_gym.fidelity.compare import compare
+from damon_gym.fidelity.verdict import MIB
 
 
 def _fmt(metric: str, v: float | None) -> str:
