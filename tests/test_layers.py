@@ -115,3 +115,83 @@ def test_nothing_above_the_simulation_imports_its_packages():
            if mod == "damon_gym.damon_view" or mod.startswith(tuple(b + "." for b in BELOW))
            or mod in BELOW]
     assert not bad, "\n".join(bad)
+
+
+def _module_graph():
+    """Every damon_gym module and the damon_gym modules it imports (any import statement,
+    inside functions and TYPE_CHECKING blocks too; ``from pkg import name`` points at
+    ``pkg.name`` when that is a module)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "damon_gym"
+    mods = {}
+    for p in root.rglob("*.py"):
+        rel = p.relative_to(root.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        mods[name] = p
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, p in mods.items():
+        pkg = m if p.name == "__init__.py" else m.rpartition(".")[0]
+        for node in ast.walk(ast.parse(p.read_text())):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                    base = ".".join(up + ([node.module] if node.module else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base
+                           for a in node.names]
+            for t in targets:
+                if t in mods and t != m:
+                    graph[m].add(t)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycles_between_modules():
+    """No two modules import each other, directly or round a circle, counting the imports
+    made only for type checking (a protocol names what one module needs of another)."""
+    graph = _module_graph()
+    assert len(graph) > 100 and graph["damon_gym.damon.core"]  # the walk found the package
+    # the check can fail: a made-up back edge closes a circle it reports
+    bad = {k: set(v) for k, v in graph.items()}
+    bad["damon_gym.damon.target"].add("damon_gym.damon.core")
+    assert any("damon_gym.damon.target" in c for c in _cycles(bad))
+    assert _cycles(graph) == []
