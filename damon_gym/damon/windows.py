@@ -15,7 +15,7 @@ schemes, tuning, callbacks, reset, split and the ops update there as ``Context._
 Random numbers come from the context's numpy Generator, passed in (numba shares its state),
 exactly as the step-by-step path draws them: one uniform per region with 0 < p < 1 and window
 for the binomial draws (``kernels.binomial_batch``, what the fast sampler uses) and
-``integers(1, 10, size=(n, nr_subs - 1))`` per split (``split_regions_rng``), in the same
+``integers(1, 10, size=(n, nr_subs - 1))`` per split (``cut_values``), in the same
 order, so both paths give the same regions for the same seed.
 
 Region mean probabilities come from ``vaddr_mean_ps`` / ``paddr_mean_ps`` here, which the ops
@@ -114,13 +114,20 @@ def paddr_mean_ps(tree, values, page_shift, start, end, n, out):
         out[i] = v
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def cut_values(rng, n, nr_subs):
+    """The split's damon_rand(1, 10) values, one row per region: ``rng.integers(1, 10,
+    size=(n, nr_subs - 1))`` (numba's Generator gives numpy's stream). The one place the
+    split's draw is written: the fused windows and ``Context.split_regions`` both use it."""
+    return rng.integers(1, 10, size=(n, max(nr_subs - 1, 0)))
+
+
 @njit(cache=True, error_model="numpy")
 def split_regions_rng(rng, start, end, nr, last, bp, age, n, nr_subs, min_sz, out):
-    """``kernels.split_regions_of`` with its damon_rand(1, 10) values drawn from ``rng`` as
-    ``Context.split_regions`` always drew them: ``rng.integers(1, 10, size=(n, nr_subs - 1))``
-    (numba's Generator gives numpy's stream). Returns the new count."""
-    rand = rng.integers(1, 10, size=(n, max(nr_subs - 1, 0)))
-    return split_regions_of(start, end, nr, last, bp, age, n, nr_subs, min_sz, rand, out)
+    """``kernels.split_regions_of`` with its cut values drawn from ``rng`` (``cut_values``).
+    Returns the new count."""
+    return split_regions_of(start, end, nr, last, bp, age, n, nr_subs, min_sz,
+                            cut_values(rng, n, nr_subs), out)
 
 
 @njit(cache=True, error_model="numpy")
@@ -136,12 +143,11 @@ def split_in_place(d, scratch, n, nr_subs, min_sz, rand):
 
 @njit(cache=True, error_model="numpy")
 def split_in_place_p(ptrs, d, scratch, n, nr_subs, min_sz):
-    """``split_in_place`` with the cut values drawn inside numba from the Generator whose bit
-    generator ``ptrs`` points at (``rng_pointers.pointers``): ``integers(1, 10, size=(n,
-    nr_subs - 1))``, numpy's own stream, as the fused windows draw them."""
+    """``split_in_place`` with the cut values (``cut_values``) drawn inside numba from the
+    Generator whose bit generator ``ptrs`` points at (``rng_pointers.pointers``), as the fused
+    windows draw them."""
     rng = generator(ptrs[0], ptrs[1], ptrs[2], ptrs[3])
-    return split_in_place(d, scratch, n, nr_subs, min_sz,
-                          rng.integers(1, 10, size=(n, nr_subs - 1)))
+    return split_in_place(d, scratch, n, nr_subs, min_sz, cut_values(rng, n, nr_subs))
 
 
 @njit(cache=True, error_model="numpy")
@@ -226,8 +232,7 @@ def run_windows(rng, d, scratch, work, n, mode, prefix, p, vma_start, vma_end, v
         if n > max_nr_regions // 2:
             continue
         nr_subs = 3 if (last_nr_regions == n and n < max_nr_regions // 3) else 2
-        k = split_in_place(d, scratch, n, nr_subs, min_sz,
-                           rng.integers(1, 10, size=(n, nr_subs - 1)))
+        k = split_in_place(d, scratch, n, nr_subs, min_sz, cut_values(rng, n, nr_subs))
         last_nr_regions = n
         n = k
     state[0] = sz_limit
