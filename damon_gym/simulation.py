@@ -39,7 +39,6 @@ from damon_gym.damos.quota import KernelRules
 from damon_gym.damos.scheme import Scheme, scheme_from_params
 from damon_gym.errors import DamonGymWarning
 from damon_gym.formats.params import ContextParams, DamonParams, load_damon_params
-from damon_gym.memory.migration import real_churn
 from damon_gym.memory.system import MemorySystem
 from damon_gym.online import ContextBinding, OnlineChanges, damos_engine
 from damon_gym.perf.hotness import HotnessCurve
@@ -327,7 +326,7 @@ class Simulation(OnlineChanges, SimulationViews):
         # churn and kdamond time in the real machine's bytes and seconds (the scale rule)
         kd_ns = self.kdamond_ns()
         res = self.perf.step(self.memory.node_rate_sums(), t_s=t_s, dt_s=dt_s,
-                             churn=real_churn(self.memory.take_churn(), self.byte_scale),
+                             churn=self.memory.take_churn(self.byte_scale),
                              hotness=self.hotness(),
                              write_fraction=self.workload.write_fraction_at(t_s),
                              u_target=self.workload.u_target_at(t_s),

@@ -93,24 +93,30 @@ class MigrationCounters:
         reset: a reader differences it between two times without disturbing :meth:`take`."""
         return self._taken_churn + self.churn
 
-    def take(self) -> dict[str, Any]:
+    def take(self, byte_scale: float = 1.0) -> dict[str, Any]:
         """Snapshot and reset. Keys: ``churn`` (nodes x nodes bytes src->dst), ``read_bytes`` and
         ``write_bytes`` per node (bytes migrated out of / into it), ``moved_bytes``,
         ``pingpong_bytes``, ``failures`` (folios that found the destination full),
-        ``nr_folios`` (folios moved) and ``folio_bytes`` (bytes per folio)."""
+        ``nr_folios`` (folios moved) and ``folio_bytes`` (bytes per folio). With
+        ``byte_scale`` (real bytes per simulated byte, the scale rule) every byte count and the
+        folio count are the real machine's (each matrix entry rounded, the sums of the rounded
+        entries); failures stay counts of simulated folios."""
         churn = self.churn.copy()
-        # integer sums of a nodes x nodes matrix: exact in any order, so plain Python (a
-        # numpy reduction per axis costs more than the additions)
-        rows = churn.tolist()
+        k = float(byte_scale)
+        # per step on a nodes x nodes matrix: plain Python (round() rounds half to even, as
+        # np.round does, and the sums are of integers: exact in any order)
+        rows = churn.tolist() if k == 1.0 else \
+            [[round(float(x) * k) for x in row] for row in churn.tolist()]
         read = [sum(r) for r in rows]
         snap = {
-            "churn": churn,
+            "churn": churn if k == 1.0 else np.array(rows, dtype=np.int64).reshape(churn.shape),
             "read_bytes": np.array(read, dtype=np.int64),
             "write_bytes": np.array([sum(c) for c in zip(*rows, strict=True)], dtype=np.int64),
             "moved_bytes": sum(read),
-            "pingpong_bytes": self.pingpong_bytes,
+            "pingpong_bytes": self.pingpong_bytes if k == 1.0
+            else int(round(self.pingpong_bytes * k)),
             "failures": self.failures,
-            "nr_folios": self.nr_folios,
+            "nr_folios": self.nr_folios if k == 1.0 else int(round(self.nr_folios * k)),
             "folio_bytes": self.page_size,
         }
         self._taken_churn += churn
@@ -259,23 +265,3 @@ def book_page_groups(mem: Any, res: np.ndarray, log: np.ndarray, offs: np.ndarra
     # integer sums: one add for all groups gives what one add per group gives
     mem._mig.add(moved, pingpong * mem.page_size, failed)
     return moved
-
-
-def real_churn(churn: dict[str, Any], byte_scale: float) -> dict[str, Any]:
-    """A ``take()`` snapshot of a scaled machine in the real machine's bytes: every byte count
-    and the folio count multiplied by ``byte_scale`` (real bytes per simulated byte); failures
-    stay counts of simulated folios."""
-    if byte_scale == 1.0:
-        return churn
-    k = float(byte_scale)
-    out = dict(churn)
-    # per step on a nodes x nodes matrix: plain Python (round() rounds half to even, as
-    # np.round does, and the sums are of integers, so the result is numpy's bit for bit)
-    rows = [[round(float(x) * k) for x in row] for row in churn["churn"].tolist()]
-    out["churn"] = np.array(rows, dtype=np.int64).reshape(churn["churn"].shape)
-    out["read_bytes"] = np.array([sum(r) for r in rows], dtype=np.int64)
-    out["write_bytes"] = np.array([sum(c) for c in zip(*rows, strict=True)], dtype=np.int64)
-    out["moved_bytes"] = int(sum(sum(r) for r in rows))
-    out["pingpong_bytes"] = int(round(churn["pingpong_bytes"] * k))
-    out["nr_folios"] = int(round(churn["nr_folios"] * k))
-    return out

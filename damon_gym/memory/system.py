@@ -408,9 +408,10 @@ class MemorySystem:
         """Ping-pong bytes since the machine was built."""
         return self._mig.total_pingpong_bytes
 
-    def take_churn(self) -> dict[str, Any]:
-        """Migration traffic since the last call, then reset (see ``MigrationCounters.take``)."""
-        return self._mig.take()
+    def take_churn(self, byte_scale: float = 1.0) -> dict[str, Any]:
+        """Migration traffic since the last call, then reset; with ``byte_scale`` in the real
+        machine's bytes (see ``MigrationCounters.take``)."""
+        return self._mig.take(byte_scale)
 
     # ------------------------------------------------------------------ change log
     def change_cursor(self) -> tuple[int, int]:
