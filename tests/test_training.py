@@ -222,12 +222,13 @@ def test_env_kwargs_reach_the_training_and_eval_envs(tmp_path):
     from damon_gym.training.train import _vec_env, resolve_config
 
     res = resolve_config(_run(tmp_path, tmp_path / "o", config=_config(
-        tmp_path, env_kwargs="dict(beta=1.0, m_cap_bytes=4294967296)")))
-    assert res.env_kwargs == {"beta": 1.0, "m_cap_bytes": 4 << 30}
+        tmp_path, env_kwargs="dict(beta=1.0, m_cap_bytes=4294967296, churn_cap=None)")))
+    assert res.env_kwargs == {"beta": 1.0, "m_cap_bytes": 4 << 30, "churn_cap": None}
     venv = _vec_env("DamonGym/Interleave-v0", 2, 0, "smoke", env_kwargs=res.env_kwargs)
     try:
         assert venv.get_attr("beta") == [1.0, 1.0]
         assert venv.get_attr("m_cap_bytes") == [4 << 30] * 2
+        assert venv.get_attr("churn_cap") == [None, None]
     finally:
         venv.close()
 
@@ -383,9 +384,11 @@ def test_train_cli_refuses_bad_input(tmp_path, extra, message):
     ({"normalize": "dict(norm_obz=True)"}, "normalize: unknown key(s) ['norm_obz']"),
     ({"env_wrapper": "x"}, "env_wrapper: rl-zoo3 key(s) that damon-gym train does not support"),
     ({"env_kwargs": "dict(action_mode='delta')"}, "env_kwargs: action_mode not allowed; "
-                                                  "allowed: beta, m_cap_bytes"),
+                                                  "allowed: beta, m_cap_bytes, churn_cap"),
     ({"env_kwargs": "dict(beta=1.5)"}, "env_kwargs.beta: 1.5; allowed: a number in [0, 1]"),
     ({"env_kwargs": "dict(m_cap_bytes=0)"}, "env_kwargs.m_cap_bytes: 0; allowed"),
+    ({"env_kwargs": "dict(churn_cap=-1)"}, "env_kwargs.churn_cap: -1; allowed: a number > 0, "
+                                           "or None"),
 ])
 def test_train_cli_refuses_bad_config(tmp_path, hp, message):
     cfg = _config(tmp_path, **hp)

@@ -33,7 +33,8 @@ class DamonEnv(gym.Env):
 
     def __init__(self, scenario: str | dict | None = None, *, suite: str | None = None,
                  step_s: float = 1.0, horizon: int = 300, beta: float = 0.2,
-                 m_cap_bytes: int = 200 * MiB, quota_min_bytes: int = 4 * MiB,
+                 m_cap_bytes: int = 200 * MiB, churn_cap: float | None = 1.0,
+                 quota_min_bytes: int = 4 * MiB,
                  quota_max_bytes: int = 4 * GiB, weight_total: int = 32,
                  action_mode: str = "absolute", action_type: str = "box", levels: int = 9,
                  delta_scale: float = 0.1, render_mode: str | None = None,
@@ -44,6 +45,10 @@ class DamonEnv(gym.Env):
         _check(isinstance(horizon, int) and horizon >= 1, "horizon", horizon, "an int >= 1")
         _check(0.0 <= beta <= 1.0, "beta", beta, "[0, 1]")
         _check(m_cap_bytes > 0, "m_cap_bytes", m_cap_bytes, "> 0 bytes")
+        _check(churn_cap is None or (isinstance(churn_cap, (int, float))
+                                     and not isinstance(churn_cap, bool)
+                                     and 0 < churn_cap < math.inf),
+               "churn_cap", churn_cap, "a number > 0, or None (no cap)")
         _check(4 * KiB <= quota_min_bytes < quota_max_bytes, "quota_min_bytes", quota_min_bytes,
                "[4096, quota_max_bytes)")
         _check(isinstance(weight_total, int) and weight_total >= 2, "weight_total", weight_total,
@@ -66,6 +71,7 @@ class DamonEnv(gym.Env):
         self.scenario_arg = scenario
         self.step_s, self.horizon, self.beta = float(step_s), horizon, float(beta)
         self.m_cap_bytes = int(m_cap_bytes)
+        self.churn_cap = None if churn_cap is None else float(churn_cap)
         self.quota_min, self.quota_max = int(quota_min_bytes), int(quota_max_bytes)
         self.weight_total = weight_total
         self.action_mode, self.action_type = action_mode, action_type
@@ -124,12 +130,19 @@ class DamonEnv(gym.Env):
 
     def _rewards(self, perf) -> dict[str, float]:
         """perf_norm = X / X* (0 on a step where the workload is idle: nothing is achieved);
-        churn = migrated / M_cap (<= 1); reward = perf_norm * (1 - beta * churn) =
+        churn = min(churn_cap, migrated / M_cap); reward = perf_norm * (1 - beta * churn) =
         perf_norm + churn_penalty."""
         p = float(perf.perf)
         perf_norm = min(max(p, 0.0), 1.0) if math.isfinite(p) else 0.0  # np.clip of a float
-        churn = min(1.0, perf.migrated_bytes / self.m_cap_bytes)
+        churn = self.churn_of(perf.migrated_bytes)
         return {"perf_norm": perf_norm, "churn_penalty": -perf_norm * self.beta * churn}
+
+    def churn_of(self, migrated_bytes: int) -> float:
+        """The reward's churn for a step that migrated ``migrated_bytes`` (real bytes):
+        ``migrated / M_cap``, capped at ``churn_cap`` (1 by default; None: no cap, every byte
+        charged alike)."""
+        churn = migrated_bytes / self.m_cap_bytes
+        return churn if self.churn_cap is None else min(self.churn_cap, churn)
 
     def _is_terminated(self) -> bool:
         """No failure state: a simulated machine cannot crash. Always False."""

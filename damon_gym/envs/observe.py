@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from damon_gym.caches import bounded_put
-from damon_gym.envs.spaces import GLOBAL_FEATURES, HIGH, LOW, N_MAX, NF, OBS_DIM
+from damon_gym.envs.spaces import GLOBAL_FEATURES, HIGH, LOW, N_MAX, NF, OBS_BYTES, OBS_DIM
 from damon_gym.simulation import Simulation
 
 
@@ -29,8 +29,7 @@ class ObservedEnv(Protocol):
     def nr_nodes(self) -> int: ...
     @property
     def quota_max(self) -> int: ...
-    @property
-    def m_cap_bytes(self) -> int: ...
+    def churn_of(self, migrated_bytes: int) -> float: ...
     @property
     def scenario(self) -> Any: ...  # the episode's Scenario
     @property
@@ -97,9 +96,9 @@ def observation(env: ObservedEnv, clip: bool = True, reference: bool = False) ->
                 perf.u, perf.latency_ewma_ns, l0_min, w, float(w.sum()))
     g = N_MAX * NF
     obs[g] = s0.qstate.esz / env.quota_max
-    obs[g + 1] = perf.migrated_bytes / env.m_cap_bytes
+    obs[g + 1] = perf.migrated_bytes / OBS_BYTES
     obs[g + 2] = (tried - env._tried0) / cap_sum
-    obs[g + 3] = (applied - env._applied0) / env.m_cap_bytes
+    obs[g + 3] = (applied - env._applied0) / OBS_BYTES
     obs[g + 4] = perf.X / peak
     if not clip:
         return obs
@@ -169,7 +168,7 @@ def info(env: ObservedEnv, terms: dict[str, float]) -> dict[str, Any]:
         "X": float(p.X),
         "X_star": x_star if math.isfinite(x_star) else 0.0,
         "perf_norm": terms["perf_norm"],
-        "churn": min(1.0, p.migrated_bytes / env.m_cap_bytes),
+        "churn": env.churn_of(p.migrated_bytes),
         "shares": f[0],
         "f_star": f[1],
         "u": f[2],

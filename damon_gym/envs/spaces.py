@@ -48,11 +48,16 @@ NODE_FEATURES = (
 )
 GLOBAL_FEATURES = (
     ("esz_ratio", 0.0, 1.0, "effective quota of the controlled scheme / quota_max"),
-    ("migrated_ratio", 0.0, 128.0, "bytes migrated in the last step / M_cap"),
+    ("migrated_ratio", 0.0, 128.0, "bytes migrated in the last step / 200 MiB"),
     ("tried_ratio", 0.0, 16.0, "bytes DAMOS tried in the last step / total memory"),
-    ("applied_ratio", 0.0, 128.0, "bytes DAMOS applied in the last step / M_cap"),
+    ("applied_ratio", 0.0, 128.0, "bytes DAMOS applied in the last step / 200 MiB"),
     ("throughput_ratio", 0.0, 1.0, "measured application throughput / the machine's peak"),
 )
+#: the byte scale of migrated_ratio and applied_ratio: 200 MiB of the real machine, the default
+#: M_cap (the upstream DAMOS tiering quota per second, docs/reward.md). Fixed, not the env's
+#: ``m_cap_bytes``: that one is a reward term, and a model trained with another churn charge
+#: must see the same observations as the task's own envs in ``eval`` and ``run``.
+OBS_BYTES = 200 * (1 << 20)
 NF = len(NODE_FEATURES)
 OBS_DIM = N_MAX * NF + len(GLOBAL_FEATURES)
 LOW = np.array([f[1] for f in NODE_FEATURES] * N_MAX + [f[1] for f in GLOBAL_FEATURES], np.float32)

@@ -33,9 +33,9 @@ _OBS_DOC = """
     | index | meaning | min | max | unit |
     |-------|---------|-----|-----|------|
     | 96 | effective quota of the controlled scheme / quota_max | 0 | 1 | ratio |
-    | 97 | bytes migrated in the last step / M_cap | 0 | 128 | ratio |
+    | 97 | bytes migrated in the last step / 200 MiB | 0 | 128 | ratio |
     | 98 | bytes DAMOS tried in the last step / total memory | 0 | 16 | ratio |
-    | 99 | bytes DAMOS applied in the last step / M_cap | 0 | 128 | ratio |
+    | 99 | bytes DAMOS applied in the last step / 200 MiB | 0 | 128 | ratio |
     | 100 | measured throughput / the machine's peak (sum of bandwidths) | 0 | 1 | ratio |
 
     Hotness features are what DAMON reports (region sizes and the last window's nr_accesses),
@@ -47,8 +47,9 @@ _COMMON_DOC = """
 
     ``r = perf_norm * (1 - beta * churn)`` with ``perf_norm = clip(X / X*, 0, 1)`` (simulated
     throughput over the capacity-feasible optimum of the current phase and background;
-    docs/reward.md; 0 on a step where the workload is idle) and ``churn = min(1, migrated
-    bytes of the step / M_cap)``, bytes of the real machine the scenario stands for. Migration
+    docs/reward.md; 0 on a step where the workload is idle) and ``churn = min(churn_cap, migrated
+    bytes of the step / M_cap)`` (``churn_cap`` 1 by default; ``None`` charges every byte
+    alike), bytes of the real machine the scenario stands for. Migration
     also costs throughput itself: its copy traffic loads both nodes and kdamond's CPU time
     slows the application in the step it happens, so X already drops. ``info["rewards"]``
     holds the terms ``perf_norm`` and ``churn_penalty = -perf_norm * beta * churn``; they sum
@@ -71,8 +72,8 @@ _COMMON_DOC = """
     ## Arguments
 
     ``gym.make(id, scenario=None, suite=None, step_s=1.0, horizon=300, beta=0.2,
-    m_cap_bytes=200 MiB, quota_min_bytes=4 MiB, quota_max_bytes=4 GiB, weight_total=32,
-    action_mode="absolute"|"delta", action_type="box"|"multidiscrete", levels=9,
+    m_cap_bytes=200 MiB, churn_cap=1.0, quota_min_bytes=4 MiB, quota_max_bytes=4 GiB,
+    weight_total=32, action_mode="absolute"|"delta", action_type="box"|"multidiscrete", levels=9,
     delta_scale=0.1, render_mode=None|"ansi"|"rgb_array", scenario_overrides=None)``.
     ``scenario`` is a name in configs/scenarios or a path to a scenario YAML (default: the
     task's default scenario); ``reset(seed=K)`` plays its episode K (the suites' (name, K)).

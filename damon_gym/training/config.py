@@ -46,8 +46,8 @@ def default_config_path(algo: str) -> Path:
 ZOO_KEYS = ("n_envs", "n_timesteps", "policy", "normalize", "policy_kwargs", "env_kwargs")
 #: env arguments ``env_kwargs`` may set: the reward's terms only. The action and observation
 #: must stay the task's own, so that the model plays in ``damon-gym eval`` and ``run``, whose
-#: envs take the defaults (docs/reward.md: beta in [0, 1], M_cap > 0 bytes).
-ENV_KWARGS = ("beta", "m_cap_bytes")
+#: envs take the defaults (docs/reward.md: beta in [0, 1], M_cap > 0 bytes, churn_cap > 0 or None).
+ENV_KWARGS = ("beta", "m_cap_bytes", "churn_cap")
 #: rl-zoo3 keys this trainer refuses (they need rl-zoo3's own machinery)
 UNSUPPORTED = ("env_wrapper", "vec_env_wrapper", "frame_stack", "callback", "monitor_kwargs",
                "replay_buffer_class", "replay_buffer_kwargs", "noise_type", "noise_std")
@@ -227,6 +227,13 @@ def _env_kwargs(value: Any) -> dict[str, Any]:
             raise TrainConfigError(f"env_kwargs.m_cap_bytes: {m!r}; allowed: a whole number "
                                    "of bytes > 0")
         out["m_cap_bytes"] = int(m)
+    if "churn_cap" in value:
+        c = value["churn_cap"]
+        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, float))
+                              or not 0 < c < math.inf):
+            raise TrainConfigError(f"env_kwargs.churn_cap: {c!r}; allowed: a number > 0, or "
+                                   "None (no cap)")
+        out["churn_cap"] = None if c is None else float(c)
     return out
 
 
