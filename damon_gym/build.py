@@ -15,8 +15,9 @@ from damon_gym.scenario import Scenario
 from damon_gym.workloads.model import Workload
 from damon_gym.workloads.scaling import scaled_workload
 
-__all__ = ["allocation_policy", "background_of", "build_workload", "check_fits",
+__all__ = ["MEMMAP_DIVISOR", "allocation_policy", "background_of", "build_workload", "check_fits",
            "default_damon_params", "scenario_damon_document", "scenario_topology",
+           "scenario_unmovable",
            # the machine files, for the layers above the simulation (envs, evaluation, CLI)
            "Topology", "load_topology", "topology_file",
            # and damo's parameter files
@@ -137,24 +138,44 @@ def memory_limit() -> int:
     return DEFAULT_MEMORY_LIMIT if not v else parse_size(v, "DAMON_GYM_MEMORY_LIMIT")
 
 
+#: the kernel's memmap: one 64-byte ``struct page`` per 4 KiB base page on x86-64 (sizeof(struct
+#: page), include/linux/mm_types.h; "The memory map", Documentation/mm/memory-model.rst),
+#: allocated on the node whose memory it describes and never migrated: 1/64 of every node
+MEMMAP_DIVISOR = 4096 // 64
+
+
+def scenario_unmovable(scenario: Scenario, topology: Topology) -> list[int]:
+    """Unmovable (kernel) bytes per node of the simulated machine (``topology`` is the scaled
+    one): the scenario's ``unmovable`` (real bytes) times ``capacity_scale``, or, when the
+    scenario leaves it out, each node's memmap (capacity / 64; issue 14: every real node
+    holds at least that much of the kernel's own memory, which paddr DAMON monitors and DAMOS
+    walks try, and nothing moves)."""
+    if scenario.unmovable is not None:  # real bytes -> the scaled machine's
+        return [int(b * scenario.capacity_scale) for b in scenario.unmovable]
+    return [n.capacity // MEMMAP_DIVISOR for n in topology.nodes]
+
+
 def check_fits(workload: Workload, topology: Topology, page_size: int,
-               byte_scale: float = 1.0) -> None:
+               byte_scale: float = 1.0, unmovable: list[int] | None = None) -> None:
     """Refuse, before anything is allocated, a workload whose pages exceed the machine's
-    memory (both sizes in the real machine's bytes) -- the memory system would fail
-    allocations part-way or cap the workload silently -- and a simulation whose estimated
-    state exceeds :func:`memory_limit` (the estimate named)."""
+    memory less its ``unmovable`` bytes (simulated; sizes reported in the real machine's
+    bytes) -- the memory system would fail allocations part-way or cap the workload silently
+    -- and a simulation whose estimated state exceeds :func:`memory_limit` (the estimate
+    named)."""
     from damon_gym.errors import DamonGymError
 
     ps = page_size
     pages = sum(workload.process_pages(i, ps) for i in range(len(workload.processes)))
     frames = sum(n.capacity // ps for n in topology.nodes)
-    need, have = pages * ps, frames * ps
+    kernel = sum(-(-int(b) // ps) for b in unmovable or [])
+    need, have = pages * ps, (frames - kernel) * ps
     if need > have:
         def real(b: int) -> str:
             return f"{b * byte_scale / 2**30:,.3f} GiB"
+        held = f", less {real(kernel * ps)} of unmovable kernel memory" if kernel else ""
         raise DamonGymError(f"workload: {workload.name} needs {real(need)} of memory; the "
-                            f"machine has {real(have)} (all nodes): allowed: a workload that "
-                            "fits")
+                            f"machine has {real(have)} (all nodes{held}): allowed: a workload "
+                            "that fits")
     estimate = frames * BYTES_PER_FRAME + pages * BYTES_PER_PAGE
     limit = memory_limit()
     if estimate > limit:

@@ -78,11 +78,12 @@ class Scenario(BaseModel):
     sampler: Literal["fast", "reference"] = "fast"
     paddr_nodes: list[int] | None = None
     #: unmovable (kernel) memory per node, the real machine's bytes (``[128 MiB, 0]``): the
-    #: lowest frames of each node, which no process owns and nothing migrates
+    #: lowest frames of each node, which no process owns and nothing migrates; left out,
+    #: each node's memmap (1/64 of its capacity, build.scenario_unmovable); ``[0, 0]``: none
     unmovable: list[int] | None = None
     #: the kernel whose DAMOS quota rules to follow ("6.17", "7.3", ... damos.quota.KERNELS:
     #: the first goal window, sub-page quotas; docs/damon_semantics.md [DS 4.1]); None: the
-    #: simulator's own, v7.1's
+    #: newest's (damos.quota.NEWEST_KERNEL)
     kernel: str | None = None
     paddr_dests: Literal["kernel", "rfc_round_robin"] = "kernel"
     rfc_goal_metrics: bool = False  # allow the 2026 RFC goal metric node_ineligible_mem_bp
@@ -118,7 +119,7 @@ class Scenario(BaseModel):
         if text not in KERNELS:
             raise ValueError(f"got {v!r}; allowed: {', '.join(repr(k) for k in KERNELS)} "
                              "(a kernel's MAJOR.MINOR, as a string), or leave it out for the "
-                             "simulator's own rules (v7.1's)")
+                             "newest kernel's rules")
         return text
 
     @field_validator("page_size", mode="before")

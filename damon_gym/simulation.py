@@ -30,6 +30,7 @@ from damon_gym.build import (
     check_fits,
     default_damon_params,
     scenario_topology,
+    scenario_unmovable,
 )
 from damon_gym.caches import bounded_put
 from damon_gym.damon.core import Context, Target
@@ -74,10 +75,8 @@ class Simulation(OnlineChanges, SimulationViews):
         self.workload = build_workload(scenario)
         # refused before anything big is allocated: a workload larger than the machine, or a
         # simulation larger than the memory limit
-        check_fits(self.workload, topology, scenario.page_size, self.byte_scale)
-        unmovable = None
-        if scenario.unmovable is not None:  # real bytes -> the scaled machine's
-            unmovable = [int(b * scenario.capacity_scale) for b in scenario.unmovable]
+        unmovable = scenario_unmovable(scenario, topology)
+        check_fits(self.workload, topology, scenario.page_size, self.byte_scale, unmovable)
         self.memory = MemorySystem(topology, page_size=scenario.page_size,
                                    unmovable_bytes=unmovable)
         self.now_us = 0

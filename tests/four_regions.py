@@ -22,7 +22,7 @@ REGION = 4 * 4096
 
 def four_hot_regions(quota: Quota, kernel: str | None = None):
     """(context, scheme, memory): the regions have nr_accesses 10 (bp 100000) and age 7; the
-    engine follows ``kernel``'s quota rules (None: the simulator's own)."""
+    engine follows ``kernel``'s quota rules (None: the newest kernel's)."""
     mem = MemorySystem(load_topology("tiny"), page_size=4096)
     idx = mem.add_process(1, [(BASE, BASE + 16 * 4096)])
     mem.allocate(idx, np.arange(16), LocalPolicy())

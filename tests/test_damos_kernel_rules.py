@@ -10,7 +10,7 @@ import pytest
 from four_regions import BASE, REGION, four_hot_regions
 
 from damon_gym.damos.goals import QuotaGoal
-from damon_gym.damos.quota import KERNELS, KernelRules, kernel_series
+from damon_gym.damos.quota import KERNELS, NEWEST_KERNEL, KernelRules, kernel_series
 from damon_gym.damos.scheme import Quota
 from damon_gym.fidelity.compare import sim_kernel
 from damon_gym.scenario import ScenarioError, load_scenario
@@ -69,8 +69,8 @@ def test_6_17_first_window_ends_at_once_with_reset_interval_0():
 def test_subpage_goal_quota_tries_no_region_since_7_2():
     """A goal-tuned esz of 2 bytes: up to v7.1 every eligible region is tried with a 0-byte
     split (nr_tried counts them); v7.2 on the quota is full below min_region_sz and the walk
-    skips them all (kernel-paddr-goal: 7.3.4 tried none)."""
-    for kernel, tries in ((None, 4), ("6.18", 4), ("7.1", 4), ("7.2", 0), ("7.3", 0)):
+    skips them all (kernel-paddr-goal: 7.3.4 tried none). No kernel named: the newest's."""
+    for kernel, tries in ((None, 0), ("6.18", 4), ("7.1", 4), ("7.2", 0), ("7.3", 0)):
         ctx, s, _ = _ctx(_goal_quota(), kernel)
         _apply(ctx, 1000)
         assert (s.stats.nr_tried, s.stats.sz_tried) == (tries, 0), kernel
@@ -85,7 +85,7 @@ def test_subpage_remainder_fills_the_quota_since_7_2():
     1808 bytes stay. Up to v7.1 the four later eligible pieces are tried with 0 bytes and no
     resume point is kept; v7.2 on the quota is full, so the walk stops and resumes after the
     applied piece next window."""
-    for kernel, tried, resume in ((None, 5, None), ("7.1", 5, None), ("7.3", 1, 0)):
+    for kernel, tried, resume in ((None, 1, 0), ("7.1", 5, None), ("7.3", 1, 0)):
         ctx, s, mem = _ctx(Quota(sz=10000, reset_interval_ms=1), kernel)
         _apply(ctx, 2000)
         assert (s.stats.nr_tried, s.stats.sz_tried, s.stats.sz_applied) == \
@@ -97,11 +97,14 @@ def test_subpage_remainder_fills_the_quota_since_7_2():
 
 
 def test_kernel_rules_table():
-    assert KernelRules.of(None) == KernelRules() == KernelRules.of("7.1")
+    assert KernelRules.of(None) == KernelRules() == KernelRules.of(NEWEST_KERNEL) \
+        == KernelRules.of("7.3") == KernelRules.of("7.2")
     assert KernelRules.of("6.17") == KernelRules.of("6.12") == KernelRules(
-        first_window_esz=False, zero_esz_unset=True)
-    assert KernelRules.of("6.18") == KernelRules.of("7.0") == KernelRules(zero_esz_unset=True)
-    assert KernelRules.of("7.3") == KernelRules.of("7.2") == KernelRules(subpage_full=True)
+        first_window_esz=False, zero_esz_unset=True, subpage_full=False)
+    assert KernelRules.of("6.18") == KernelRules.of("7.0") == KernelRules(
+        zero_esz_unset=True, subpage_full=False)
+    assert KernelRules.of("7.1") == KernelRules(subpage_full=False)
+    assert NEWEST_KERNEL == KERNELS[-1] == "7.3"
     with pytest.raises(ValueError, match=r"kernel: '6\.16'; allowed: 6\.12, 6\.17"):
         KernelRules.of("6.16")
     assert kernel_series("6.17.13+deb13-amd64") == "6.17"

@@ -166,7 +166,8 @@ def test_goal_tuned_tiering_goes_quiet_and_ramps_again_when_disturbed():
                                                             "duration_s": 1000}},
                 "start_s": 40.0}})
         wl = {"generator": "merge", "params": {"workloads": procs}} if extra_mib else base
-        return sim_with(wl, _tiering_params(), seed=seed, paddr_nodes=[0, 1])
+        # no kernel memory: the fill fractions above are the whole node's
+        return sim_with(wl, _tiering_params(), seed=seed, paddr_nodes=[0, 1], unmovable=[0, 0])
 
     sim = build(0)
     # the consist tuner ramps from 1 byte, x1.5 per second at 25 % free: minutes, as in the kernel

@@ -120,7 +120,9 @@ def test_numba_dests_walk_equals_the_numpy_walk(env_id, monkeypatch):
     assert out[0][0] == out[1][0] and out[0][1] == out[1][1]
     assert _same(out[0][2], out[1][2])
     assert sum(t[2] for t in out[0][0]) > 0
-    assert numba_walks[0] >= 25 and numba_walks[1] == 0  # each run took its own walk
+    # each run took its own walk (the numba one at nearly every step: a step whose quota is
+    # already full below a page, v7.2's rule, walks nothing)
+    assert numba_walks[0] >= 20 and numba_walks[1] == 0
 
 
 @given(st.integers(0, 2**31))

@@ -297,3 +297,22 @@ def test_scenario_unmovable_is_real_bytes_scaled_to_the_machine():
         load_scenario({**load_scenario("smoke-gups").model_dump(by_alias=True,
                                                                  exclude={"base_dir"}),
                        "unmovable": ["1 MiB", "lots"]})
+
+
+def test_scenarios_hold_the_kernel_memmap_by_default():
+    """Left out, ``unmovable`` is each node's memmap, 1/64 of its capacity (64-byte struct page
+    per 4 KiB page), in real bytes whatever the scale: P1-AMD's 256 GiB nodes hold 4 GiB each,
+    the simulated machine at 1/1024 4 MiB (1,024 pages); the fit check counts it; ``[0, 0]``
+    leaves the machine without kernel memory."""
+    from damon_gym.scenario import load_scenario
+    from damon_gym.simulation import Simulation
+
+    sc = load_scenario("interleave-default")
+    assert sc.unmovable is None and sc.capacity_scale == 1 / 1024
+    sim = Simulation(sc, seed=0)
+    assert sim.memory.unmovable_frames.tolist() == [1024, 1024]
+    used = [n["used_bytes"] for n in sim.stats()["nodes"]]
+    assert used[1] == 4 * GiB  # the CXL node holds nothing of the workload at the start
+    none = Simulation(sc.model_copy(update={"unmovable": [0, 0]}), seed=0)
+    assert none.memory.unmovable_frames.tolist() == [0, 0]
+    assert [n["used_bytes"] for n in none.stats()["nodes"]] == [used[0] - 4 * GiB, 0]

@@ -80,7 +80,9 @@ def _check_memory(env) -> None:
     mem = env.sim.memory
     mem.check_invariants()
     assert (mem.used_frames <= mem.node_nr_frames).all()
-    assert int(mem.used_frames.sum()) == sum(int((p.vpage_frame >= 0).sum()) for p in mem.procs)
+    # every used frame holds a process's page or the kernel's own (unmovable) memory
+    assert int(mem.used_frames.sum()) == sum(int((p.vpage_frame >= 0).sum()) for p in mem.procs) \
+        + int(mem.unmovable_frames.sum())
 
 
 @settings(max_examples=40, **SETTINGS)

@@ -56,7 +56,7 @@ class DamosEngine(SchemesHook):
 
     ``kernel``: the quota rules of the kernel to follow (``quota.KernelRules``; the scenario's
     ``kernel`` field): the first charge window's esz, whether a zero esz is no quota, and
-    whether a sub-page remainder fills the quota. The default is the simulator's own (v7.1's)."""
+    whether a sub-page remainder fills the quota. The default is the newest kernel's."""
 
     def __init__(self, memory: MemorySystem, schemes: list[Scheme] | None = None,
                  byte_scale: float = 1.0, kernel: KernelRules | None = None) -> None:

@@ -49,13 +49,16 @@ def effective_quota(*, sz: int = 0, ms: int = 0, goal_esz_bp: int | None = None,
 
 #: the kernel versions whose quota rules ``KernelRules.of`` knows (scenario field ``kernel``)
 KERNELS = ("6.12", "6.17", "6.18", "6.19", "7.0", "7.1", "7.2", "7.3")
+#: the kernel whose rules apply when a scenario names none: the newest (issue 14)
+NEWEST_KERNEL = KERNELS[-1]
 
 
 @dataclass(frozen=True)
 class KernelRules:
     """The three quota rules that changed between the kernels the project compares with
     (docs/damon_semantics.md [DS 4.1], docs/fidelity.md, issue 14 #2). The defaults are the
-    simulator's own rules, which are v7.1's; ``KernelRules.of(version)`` gives a kernel's.
+    newest kernel's (:data:`NEWEST_KERNEL`, v7.2 on); ``KernelRules.of(version)`` gives a
+    kernel's.
 
     ``first_window_esz``: damos_adjust_quota() computes esz in the first charge window. v6.18
     added that (SeongJae Park, "mm/damon/core: set effective quota on first charge window",
@@ -82,17 +85,16 @@ class KernelRules:
 
     first_window_esz: bool = True
     zero_esz_unset: bool = False
-    subpage_full: bool = False
+    subpage_full: bool = True
 
     @classmethod
     def of(cls, kernel: str | None) -> KernelRules:
-        """The rules of kernel ``"MAJOR.MINOR"`` (one of :data:`KERNELS`); None: the
-        simulator's own (v7.1's)."""
+        """The rules of kernel ``"MAJOR.MINOR"`` (one of :data:`KERNELS`); None: the newest's."""
         if kernel is None:
             return cls()
         if kernel not in KERNELS:
             raise ValueError(f"kernel: {kernel!r}; allowed: {', '.join(KERNELS)} (or none: "
-                             "the simulator's own rules, v7.1's)")
+                             f"the newest's, {NEWEST_KERNEL})")
         major, minor = (int(x) for x in kernel.split("."))
         v = (major, minor)
         return cls(first_window_esz=v not in ((6, 12), (6, 17)),
