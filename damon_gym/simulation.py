@@ -18,6 +18,7 @@ migrations at the granularity the kernel's loops would.
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from damon_gym.errors import DamonGymWarning
 from damon_gym.formats.params import ContextParams, DamonParams, load_damon_params
 from damon_gym.memory.system import MemorySystem
 from damon_gym.online import ContextBinding, OnlineChanges, damos_engine
-from damon_gym.perf.hotness import HotnessCurve
+from damon_gym.perf.hotness import HotnessCurve, LazyHotnessCurve
 from damon_gym.perf.performance import PerformanceModel, PerfStep
 from damon_gym.scenario import Scenario, ScenarioError, load_scenario
 from damon_gym.sim_views import SimulationViews
@@ -55,6 +56,17 @@ MAX_RUN_S = 86_400.0
 # hotness curves by a digest of the page rates (and their count and the page size), shared by
 # every simulation of the process; the curve is a function of the rates alone
 _HOTNESS: dict[tuple, HotnessCurve] = {}
+# the key of each curve met, by the same digest of the rates, long after the curve itself is
+# evicted (a curve holds a point per page; its key is a few bytes): a training run meets its
+# suite's episodes again and again, and their phases' X* are cached by the curves' keys
+_CURVE_KEYS: dict[tuple, object] = {}
+
+
+def _frozen_curve(rates: np.ndarray, page_size: int) -> HotnessCurve:
+    curve = HotnessCurve.from_rates(rates, page_size)
+    curve.cum_bytes.flags.writeable = False  # shared
+    curve.cum_share.flags.writeable = False
+    return curve
 
 
 class Simulation(OnlineChanges, SimulationViews):
@@ -298,7 +310,13 @@ class Simulation(OnlineChanges, SimulationViews):
             key = (hashlib.blake2b(rates.tobytes(), digest_size=16).digest(), rates.shape[0],
                    mem.page_size)
             curve = _HOTNESS.get(key)
-            if curve is None:
+            known = _CURVE_KEYS.get(key) if curve is None else None
+            if known is not None:
+                # met before, its curve since evicted: the curve's key is enough for the X*
+                # caches; the points are built only if a solve needs them
+                curve = LazyHotnessCurve(known, partial(_frozen_curve, rates, mem.page_size))
+                bounded_put(_HOTNESS, key, curve, 256)
+            elif curve is None:
                 fp, last = (np.sort(rates), float(rates.sum()), mem.page_size), self._hotness_last
                 if last is None or last[0][1:] != fp[1:] or not np.array_equal(last[0][0], fp[0]):
                     last = self._hotness_last = (fp, HotnessCurve.from_rates(rates,
@@ -307,6 +325,7 @@ class Simulation(OnlineChanges, SimulationViews):
                 curve.cum_bytes.flags.writeable = False  # shared from now on
                 curve.cum_share.flags.writeable = False
                 bounded_put(_HOTNESS, key, curve, 256)
+                bounded_put(_CURVE_KEYS, key, curve.key, 1 << 16)
             self._hotness = curve
         return self._hotness
 

@@ -200,3 +200,45 @@ def test_fast_hotness_features_equal_the_numpy_reference(monkeypatch):
         assert np.allclose(hot_a, hot_b, rtol=1e-12, atol=0)
         assert np.allclose(bands_a, bands_b, rtol=1e-12, atol=0)
         assert np.array_equal(obs_a, obs_b)
+
+
+def test_a_replayed_episode_needs_no_curve_and_no_solve_after_its_curves_were_evicted():
+    """A training run meets its suite's episodes again long after their hotness curves left
+    the process's 256-curve cache: the curve's key, remembered by the rates' digest, answers
+    the X* cache, so the replay builds no curve and solves no X*, and plays bit for bit as
+    the first time."""
+    import hashlib
+
+    import gymnasium as gym
+
+    import damon_gym.simulation as simulation
+    from damon_gym.perf.hotness import LazyHotnessCurve
+
+    env = gym.make("DamonGym/Interleave-v0", horizon=60)
+
+    def play():
+        h = hashlib.sha256()
+        obs, _ = env.reset(seed=5)
+        env.action_space.seed(5)
+        curves, solved = [], 0
+        for _ in range(60):
+            obs, r, te, tr, info = env.step(env.action_space.sample())
+            h.update(obs.tobytes() + np.float64(r).tobytes() + np.float64(info["X_star"]).tobytes())
+            curves.append(env.unwrapped.sim._hotness)
+            if te or tr:
+                break
+        perf = env.unwrapped.sim.perf
+        solved = perf.optimum_solves - perf.shared_hits
+        return h.hexdigest(), curves, solved
+
+    first, curves1, solved1 = play()
+    assert solved1 > 0 and not any(isinstance(c, LazyHotnessCurve) for c in curves1)
+    simulation._HOTNESS.clear()  # evicted
+    again, curves2, solved2 = play()
+    assert again == first
+    lazy = [c for c in curves2 if isinstance(c, LazyHotnessCurve)]
+    assert lazy and len(lazy) == len(curves2)
+    assert solved2 == 0 and not any(c.built for c in lazy)
+    # the points, when asked for, are the curve's
+    assert np.array_equal(lazy[-1].cum_share, curves1[-1].cum_share)
+    assert lazy[-1].key == curves1[-1].key

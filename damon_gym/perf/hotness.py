@@ -11,7 +11,7 @@ monotone: the feasible set is the base polytope of the polymatroid ``h``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -107,6 +107,43 @@ class HotnessCurve:
         parts = [p.vpage_rate[p.vpage_frame >= 0] for p in mem.procs if p.alive]
         rates = np.concatenate(parts) if parts else np.zeros(1)
         return cls.from_rates(rates, mem.page_size, key=key)
+
+
+class LazyHotnessCurve(HotnessCurve):
+    """A curve whose ``key`` is known before its points: ``build()`` makes the points on
+    first use. A caller that has met the same pages' rates before knows the curve's key
+    (a digest of its points) without sorting them again, and every cache keyed by it (the
+    performance model's X*) answers without the points; only a miss builds them."""
+
+    def __init__(self, key: object, build: Callable[[], HotnessCurve]) -> None:  # noqa: D107
+        self.key = key
+        self._build: Callable[[], HotnessCurve] | None = build
+        self._curve: HotnessCurve | None = None
+
+    def _points(self) -> HotnessCurve:
+        if self._curve is None:
+            assert self._build is not None
+            curve = self._build()
+            if curve.key != self.key:
+                raise ValueError(f"LazyHotnessCurve: built a curve with key {curve.key!r}, "
+                                 f"expected {self.key!r}")
+            self._curve, self._build = curve, None
+        return self._curve
+
+    @property
+    def built(self) -> bool:
+        return self._curve is not None
+
+    @property  # type: ignore[override]
+    def cum_bytes(self) -> np.ndarray:
+        return self._points().cum_bytes
+
+    @property  # type: ignore[override]
+    def cum_share(self) -> np.ndarray:
+        return self._points().cum_share
+
+    def __repr__(self) -> str:
+        return f"LazyHotnessCurve({self.key!r}, built={self.built})"
 
 
 # -------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ _CACHE_SIZE = 64
 # solves -- every env reset builds a new model, and X* costs milliseconds. A curve with a
 # caller's own key (e.g. ("phase", 3)) stays in its model's cache: such keys name curves only
 # within one model.
-_SHARED_SIZE = 1024
+_SHARED_SIZE = 16384
 _SHARED_OPT: OrderedDict[tuple, Optimum] = OrderedDict()
 _SHARED_H: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
