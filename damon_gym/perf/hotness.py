@@ -134,11 +134,11 @@ class LazyHotnessCurve(HotnessCurve):
     def built(self) -> bool:
         return self._curve is not None
 
-    @property  # type: ignore[override]
-    def cum_bytes(self) -> np.ndarray:
+    @property
+    def cum_bytes(self) -> np.ndarray:  # type: ignore[override]
         return self._points().cum_bytes
 
-    @property  # type: ignore[override]
+    @property
     def cum_share(self) -> np.ndarray:
         return self._points().cum_share
 
