@@ -307,8 +307,7 @@ class Simulation(OnlineChanges, SimulationViews):
             rates = np.concatenate(parts) if parts else np.zeros(1)
             # process-wide by the rates exactly as they lie (a digest is cheaper than the
             # sort): every episode of a scenario meets the same phases again
-            key = (hashlib.blake2b(rates.tobytes(), digest_size=16).digest(), rates.shape[0],
-                   mem.page_size)
+            key = (hashlib.sha1(rates.data).digest(), rates.shape[0], mem.page_size)
             curve = _HOTNESS.get(key)
             known = _CURVE_KEYS.get(key) if curve is None else None
             if known is not None:
@@ -319,8 +318,8 @@ class Simulation(OnlineChanges, SimulationViews):
             elif curve is None:
                 fp, last = (np.sort(rates), float(rates.sum()), mem.page_size), self._hotness_last
                 if last is None or last[0][1:] != fp[1:] or not np.array_equal(last[0][0], fp[0]):
-                    last = self._hotness_last = (fp, HotnessCurve.from_rates(rates,
-                                                                             mem.page_size))
+                    last = self._hotness_last = (fp, HotnessCurve.from_rates(
+                        rates, mem.page_size, ascending=fp[0]))
                 curve = last[1]
                 curve.cum_bytes.flags.writeable = False  # shared from now on
                 curve.cum_share.flags.writeable = False

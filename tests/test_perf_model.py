@@ -138,6 +138,16 @@ def test_hotness_curves():
     r = HotnessCurve.from_rates(np.array([1.0, 0.0, 3.0, 0.0]), 10)
     assert r.footprint_bytes == 40 and float(r(10)) == 0.75 and float(r(20)) == 1.0
     assert r.key == HotnessCurve.from_rates(np.array([3.0, 1.0, 0, 0]), 10).key
+    # from_rates skips the checks its construction makes true; the checked constructor on
+    # the same points (a strided copy too) agrees, key included, and so does a presorted call
+    rates = np.random.default_rng(3).pareto(1.5, 5000) * (np.arange(5000) % 7 > 0)
+    fast = HotnessCurve.from_rates(rates, 4096)
+    checked = HotnessCurve(np.repeat(fast.cum_bytes, 2)[::2], fast.cum_share.copy())
+    assert checked.key == fast.key and np.array_equal(checked.cum_share, fast.cum_share)
+    pre = HotnessCurve.from_rates(rates, 4096, ascending=np.sort(rates))
+    assert pre.key == fast.key and np.array_equal(pre.cum_bytes, fast.cum_bytes)
+    assert HotnessCurve.from_rates(rates * 2, 4096).key != \
+        HotnessCurve.from_rates(rates[::-1] ** 2, 4096).key
     with pytest.raises(ValueError, match="concave"):
         HotnessCurve([0, 1, 2], [0, 0.2, 1.0])
     with pytest.raises(ValueError, match="share 1"):

@@ -38,13 +38,18 @@ class HotnessCurve:
             raise ValueError("HotnessCurve: cum_bytes must increase and cum_share not decrease")
         if not 0.999999 <= h[-1] <= 1.000001:
             raise ValueError(f"HotnessCurve: the curve must end at share 1 (got {h[-1]})")
-        slopes = np.diff(h) / np.diff(c)
-        if check and (np.diff(slopes) > 1e-9 * max(float(slopes.max()), 1e-300)).any():
-            raise ValueError("HotnessCurve: H must be concave (hottest bytes first)")
+        if check:
+            slopes = np.diff(h) / np.diff(c)
+            if (np.diff(slopes) > 1e-9 * max(float(slopes.max()), 1e-300)).any():
+                raise ValueError("HotnessCurve: H must be concave (hottest bytes first)")
+        self._set_points(c, h, key)
+
+    def _set_points(self, c: np.ndarray, h: np.ndarray, key: object) -> None:
         self.cum_bytes = c
         self.cum_share = np.minimum(h / h[-1], 1.0)
-        if key is None:
-            d = hashlib.blake2b(c.tobytes() + self.cum_share.tobytes(), digest_size=12)
+        if key is None:  # a digest of the points (SHA-1: a cache key, several times faster
+            d = hashlib.sha1(np.ascontiguousarray(c).data)  # than BLAKE2; a point per page)
+            d.update(self.cum_share.data)
             key = ("H", d.hexdigest())
         self.key = key
 
@@ -62,11 +67,12 @@ class HotnessCurve:
 
     # -- constructors -------------------------------------------------------------------
     @classmethod
-    def from_rates(cls, rates: np.ndarray, page_size: int, key: object = None
-                   ) -> HotnessCurve:
+    def from_rates(cls, rates: np.ndarray, page_size: int, key: object = None,
+                   ascending: np.ndarray | None = None) -> HotnessCurve:
         """From per-page access rates (accesses/s, any order; zero-rate pages count in the
         footprint): the pages sorted hottest first, one point per accessed page (exact, so
-        that the optimum is a true upper bound; O(pages log pages), once per phase)."""
+        that the optimum is a true upper bound; O(pages log pages), once per phase).
+        ``ascending``: ``np.sort(rates)`` when the caller has it already."""
         r = np.asarray(rates, dtype=np.float64).reshape(-1)
         if r.size == 0 or (r < 0).any() or not np.isfinite(r).all():
             raise ValueError("rates: need at least one finite rate >= 0")
@@ -74,7 +80,7 @@ class HotnessCurve:
         npages = r.size
         if total <= 0:
             return cls.uniform(npages * page_size, key=key)
-        s = np.sort(r)[::-1]
+        s = (np.sort(r) if ascending is None else ascending)[::-1]
         nz = int(np.count_nonzero(s))
         h = np.concatenate(([0.0], np.cumsum(s[:nz]) / total))
         h[-1] = 1.0
@@ -82,7 +88,9 @@ class HotnessCurve:
         if nz < npages:
             c = np.append(c, float(npages) * page_size)
             h = np.append(h, 1.0)
-        return cls(c, h, key=key, check=False)
+        curve = cls.__new__(cls)  # increasing and concave by construction: nothing to check
+        curve._set_points(c, h, key)
+        return curve
 
     @classmethod
     def uniform(cls, footprint_bytes: float, key: object = None) -> HotnessCurve:
