@@ -17,6 +17,12 @@ from numba import njit
 
 from damon_gym.memory.topology import Topology
 
+try:  # np.clip's own ufunc, called directly: np.clip's Python wrappers cost more than clipping a
+    # node-sized array, and an X* solve clips thousands of times (the same results)
+    from numpy._core.umath import clip as clip_ufunc
+except ImportError:  # numpy 1.x
+    from numpy.core.umath import clip as clip_ufunc  # type: ignore[no-redef]
+
 LINE_BYTES = 64  # one access is one cache-line fill [PM 2.1]
 U_MAX = 0.99  # utilisation cap of the latency curve and of the bandwidth-bound limit [PM 2.2]
 #: external (background + migration) traffic on a node is clipped to this fraction of
@@ -81,14 +87,14 @@ def node_arrays(topology: Topology, write_fraction: float = 0.0, u_max: float = 
 def loaded_latency(u: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
                    u_max: float = U_MAX) -> np.ndarray:
     """``L(u) = L0 * (1 + a*u + b*u^2/(1-u))`` in ns, ``u`` clipped to ``[0, u_max]`` [PM 2.2]."""
-    u = np.clip(u, 0.0, u_max)
+    u = clip_ufunc(u, 0.0, u_max)
     return L0 * (1.0 + a * u + b * u * u / (1.0 - u))
 
 
 def latency_slope(u: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
                   u_max: float = U_MAX) -> np.ndarray:
     """``dL/du`` in ns per unit of utilisation (same clipping as :func:`loaded_latency`)."""
-    u = np.clip(u, 0.0, u_max)
+    u = clip_ufunc(u, 0.0, u_max)
     d = 1.0 - u
     return L0 * (a + b * (2.0 * u - u * u) / (d * d))
 
@@ -96,7 +102,7 @@ def latency_slope(u: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
 def latency_curvature(u: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
                       u_max: float = U_MAX) -> np.ndarray:
     """``d2L/du2`` in ns (``2 b L0 / (1-u)^3``)."""
-    u = np.clip(u, 0.0, u_max)
+    u = clip_ufunc(u, 0.0, u_max)
     return 2.0 * b * L0 / (1.0 - u) ** 3
 
 
@@ -111,7 +117,7 @@ def utilisation_at_latency(lat_ns: np.ndarray | float, L0: np.ndarray, a: np.nda
     disc = np.maximum(s * s + 4.0 * (b - a) * y, 0.0)
     den = s + np.sqrt(disc)
     u = np.where(den > 0, 2.0 * y / np.where(den > 0, den, 1.0), 0.0)
-    return np.clip(u, 0.0, u_max)
+    return clip_ufunc(u, 0.0, u_max)
 
 
 def clip_external(ext: np.ndarray, na: NodeArrays) -> np.ndarray:

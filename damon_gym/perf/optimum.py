@@ -38,6 +38,7 @@ from damon_gym.perf.hotness import (
 )
 from damon_gym.perf.latency import (
     NodeArrays,
+    clip_ufunc,
     latency_curvature,
     latency_slope,
     loaded_latency,
@@ -46,6 +47,7 @@ from damon_gym.perf.latency import (
 )
 
 _NS = 1e-9
+_sum = np.add.reduce  # what ndarray.sum() computes, without its Python wrapper
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class _Inner:
         na = self.na
         scale = X * na.k / na.B[s]  # du/df
         ub = self.room[s] / X
-        fc = np.clip(f, 0.0, ub)
+        fc = clip_ufunc(f, 0.0, ub)
         u = fc * scale + self.u_lo[s]
         L0, a, b = na.L0[s], na.a[s], na.b[s]
         lat = loaded_latency(u, L0, a, b, na.u_max)
@@ -102,17 +104,17 @@ class _Inner:
         (direction ``d_i = (mu - phi_i)/phi'_i`` with ``sum d = 0``, Armijo backtracking far from
         the minimum, full steps near it)."""
         ub = self.room[s] / X
-        tot = float(ub.sum())
+        tot = float(_sum(ub))
         f = ub * (target / tot) if tot > 0 else np.full(len(s), target / len(s))
         F, g, H = self._cost(f, s, X)
-        obj = float(F.sum())
+        obj = float(_sum(F))
         prev = float("inf")
         for _ in range(200):
             w = 1.0 / H
-            mu = float(np.dot(g, w) / w.sum())
+            mu = float(np.dot(g, w) / _sum(w))
             d = (mu - g) * w
             dec = float(np.dot(d * d, H))
-            scale = float(np.abs(F).sum()) + abs(mu) * float(np.abs(f).sum()) + 1e-300
+            scale = float(_sum(np.abs(F))) + abs(mu) * float(_sum(np.abs(f))) + 1e-300
             if dec <= 1e-26 * scale or float(np.abs(g - mu).max()) <= 1e-13 * abs(mu) \
                     or (dec >= prev and dec <= 1e-9 * scale):  # stagnating at roundoff
                 break
@@ -121,7 +123,7 @@ class _Inner:
             while True:
                 fn = f + t * d
                 Fn, gn, Hn = self._cost(fn, s, X)
-                on = float(Fn.sum())
+                on = float(_sum(Fn))
                 # near the minimum the objective cannot resolve the decrease: take the full
                 # Newton step (quadratic convergence) instead of an Armijo test
                 if dec <= 1e-9 * scale or on <= obj - 0.25 * t * dec or t < 1e-8:
@@ -130,7 +132,7 @@ class _Inner:
             if t < 1e-8:
                 break
             f, F, g, H, obj = fn, Fn, gn, Hn, on
-        return f + (target - float(f.sum())) / len(f)
+        return f + (target - float(_sum(f))) / len(f)
 
     def solve(self, X: float) -> tuple[np.ndarray, float] | None:
         """Shares minimising ``sum f L`` at throughput ``X`` and that minimum (ns); None when
@@ -164,7 +166,7 @@ class _Inner:
             stack.append((Ap, base))
             stack.append((A & ~Ap, base | Ap))
         f = np.maximum(f, 0.0)
-        f /= f.sum()
+        f /= _sum(f)
         u = (X * self.na.k * f + self.ext) / self.na.B
         cost = float(np.dot(f, loaded_latency(u, self.na.L0, self.na.a, self.na.b,
                                               self.na.u_max)))
