@@ -19,7 +19,7 @@ from damon_gym.memory.topology import Topology
 
 try:  # np.clip's own ufunc, called directly: np.clip's Python wrappers cost more than clipping a
     # node-sized array, and an X* solve clips thousands of times (the same results)
-    from numpy._core.umath import clip as clip_ufunc
+    from numpy._core.umath import clip as clip_ufunc  # type: ignore[attr-defined]
 except ImportError:  # numpy 1.x
     from numpy.core.umath import clip as clip_ufunc  # type: ignore[no-redef]
 
