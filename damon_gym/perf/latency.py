@@ -87,22 +87,40 @@ def node_arrays(topology: Topology, write_fraction: float = 0.0, u_max: float = 
 def loaded_latency(u: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
                    u_max: float = U_MAX) -> np.ndarray:
     """``L(u) = L0 * (1 + a*u + b*u^2/(1-u))`` in ns, ``u`` clipped to ``[0, u_max]`` [PM 2.2]."""
-    u = clip_ufunc(u, 0.0, u_max)
-    return L0 * (1.0 + a * u + b * u * u / (1.0 - u))
+    return _latency(clip_ufunc(u, 0.0, u_max), L0, a, b)
 
 
 def latency_slope(u: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
                   u_max: float = U_MAX) -> np.ndarray:
     """``dL/du`` in ns per unit of utilisation (same clipping as :func:`loaded_latency`)."""
-    u = clip_ufunc(u, 0.0, u_max)
-    d = 1.0 - u
-    return L0 * (a + b * (2.0 * u - u * u) / (d * d))
+    return _slope(clip_ufunc(u, 0.0, u_max), L0, a, b)
 
 
 def latency_curvature(u: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
                       u_max: float = U_MAX) -> np.ndarray:
     """``d2L/du2`` in ns (``2 b L0 / (1-u)^3``)."""
+    return _curvature(clip_ufunc(u, 0.0, u_max), L0, a, b)
+
+
+def latency_terms(u: np.ndarray, L0: np.ndarray, a: np.ndarray, b: np.ndarray,
+                  u_max: float = U_MAX) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`loaded_latency`, :func:`latency_slope` and :func:`latency_curvature` at once,
+    ``u`` clipped once (the X* solve's Newton steps ask for all three)."""
     u = clip_ufunc(u, 0.0, u_max)
+    return _latency(u, L0, a, b), _slope(u, L0, a, b), _curvature(u, L0, a, b)
+
+
+# the three on a clipped u
+def _latency(u, L0, a, b):
+    return L0 * (1.0 + a * u + b * u * u / (1.0 - u))
+
+
+def _slope(u, L0, a, b):
+    d = 1.0 - u
+    return L0 * (a + b * (2.0 * u - u * u) / (d * d))
+
+
+def _curvature(u, L0, a, b):
     return 2.0 * b * L0 / (1.0 - u) ** 3
 
 

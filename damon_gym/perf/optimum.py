@@ -39,8 +39,7 @@ from damon_gym.perf.hotness import (
 from damon_gym.perf.latency import (
     NodeArrays,
     clip_ufunc,
-    latency_curvature,
-    latency_slope,
+    latency_terms,
     loaded_latency,
     solve_closed_loop,
     utilisation_at_latency,
@@ -59,6 +58,20 @@ class Optimum:
     f_star: np.ndarray
     bw_bound: bool
     solves: int
+
+
+def _cost_at(f: np.ndarray, k: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_Inner._cost`` for the constants ``k`` of its nodes (``_Inner._consts``)."""
+    scale, ub, u_lo, L0, a, b, u_max = k  # scale = du/df
+    fc = clip_ufunc(f, 0.0, ub)
+    lat, d1, d2 = latency_terms(fc * scale + u_lo, L0, a, b, u_max)
+    F = fc * lat
+    phi = lat + fc * scale * d1
+    dphi = scale * (2.0 * d1 + fc * scale * d2)
+    e = f - fc  # distance beyond the box (negative below 0)
+    F = F + phi * e + 0.5 * dphi * e * e
+    phi = phi + dphi * e
+    return F, phi, dphi
 
 
 class _Inner:
@@ -81,32 +94,25 @@ class _Inner:
         """Per node of ``s``: ``F(f) = f L(u(f))`` (ns), its derivative ``phi`` (marginal
         cost) and second derivative, extended quadratically outside ``[0, ub]`` (so that the
         relaxed problem is smooth and strictly convex on all of R^n)."""
+        return _cost_at(f, self._consts(s, X))
+
+    def _consts(self, s: np.ndarray, X: float) -> tuple:
+        """What :func:`_cost_at` needs of nodes ``s`` at throughput ``X`` (computed once per
+        relaxed problem, not at every Newton step)."""
         na = self.na
-        scale = X * na.k / na.B[s]  # du/df
-        ub = self.room[s] / X
-        fc = clip_ufunc(f, 0.0, ub)
-        u = fc * scale + self.u_lo[s]
-        L0, a, b = na.L0[s], na.a[s], na.b[s]
-        lat = loaded_latency(u, L0, a, b, na.u_max)
-        d1 = latency_slope(u, L0, a, b, na.u_max)
-        d2 = latency_curvature(u, L0, a, b, na.u_max)
-        F = fc * lat
-        phi = lat + fc * scale * d1
-        dphi = scale * (2.0 * d1 + fc * scale * d2)
-        e = f - fc  # distance beyond the box (negative below 0)
-        F = F + phi * e + 0.5 * dphi * e * e
-        phi = phi + dphi * e
-        return F, phi, dphi
+        return (X * na.k / na.B[s], self.room[s] / X, self.u_lo[s], na.L0[s], na.a[s], na.b[s],
+                na.u_max)
 
     def _relaxed(self, s: np.ndarray, target: float, X: float) -> np.ndarray:
         """Minimise ``sum_{i in s} F_i(f_i)`` subject to ``sum f = target`` only (the box and
         subset constraints live in ``h'``): damped Newton on the equality-constrained problem
         (direction ``d_i = (mu - phi_i)/phi'_i`` with ``sum d = 0``, Armijo backtracking far from
         the minimum, full steps near it)."""
-        ub = self.room[s] / X
+        k = self._consts(s, X)
+        ub = k[1]
         tot = float(_sum(ub))
         f = ub * (target / tot) if tot > 0 else np.full(len(s), target / len(s))
-        F, g, H = self._cost(f, s, X)
+        F, g, H = _cost_at(f, k)
         obj = float(_sum(F))
         prev = float("inf")
         for _ in range(200):
@@ -122,7 +128,7 @@ class _Inner:
             t = 1.0
             while True:
                 fn = f + t * d
-                Fn, gn, Hn = self._cost(fn, s, X)
+                Fn, gn, Hn = _cost_at(fn, k)
                 on = float(_sum(Fn))
                 # near the minimum the objective cannot resolve the decrease: take the full
                 # Newton step (quadratic convergence) instead of an Armijo test
