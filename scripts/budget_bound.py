@@ -8,7 +8,8 @@ reference agent's: an upper bound on what switching between the evaluated plays 
 instant oracle's included, if it was evaluated -- can reach on that suite under that budget
 (issue 12's bar: 3 % over the best heuristic with no more migrated bytes).
 
-    python scripts/budget_bound.py out/eval/interleave/results.jsonl --reference b8-three-regime
+    python scripts/budget_bound.py out/eval/interleave/results.jsonl --reference b8-three-regime \
+        [--exclude instant-oracle]
 """
 
 from __future__ import annotations
@@ -61,9 +62,12 @@ def main() -> int:
     ap.add_argument("results", type=Path, help="a damon-gym eval results.jsonl")
     ap.add_argument("--reference", default="b8-three-regime",
                     help="the agent whose migrated bytes are the budget")
+    ap.add_argument("--exclude", action="append", default=[], metavar="AGENT",
+                    help="leave this agent's plays out (repeatable; e.g. instant-oracle)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = [json.loads(x) for x in args.results.read_text().splitlines() if x.strip()]
+    rows = [r for r in rows if r["agent"] not in args.exclude]
     res = bound(rows, args.reference)
     if args.json:
         print(json.dumps(res, indent=2))

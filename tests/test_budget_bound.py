@@ -52,7 +52,10 @@ def test_cli_prints_the_bound_and_refuses_an_unknown_reference(tmp_path):
     p = subprocess.run([sys.executable, str(SCRIPT), str(f), "--reference", "ref"],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    assert "best mix within that budget" in p.stdout
+    assert "best mix within that budget" in p.stdout and "b: lean" in p.stdout
+    p = subprocess.run([sys.executable, str(SCRIPT), str(f), "--reference", "ref", "--exclude",
+                        "lean"], capture_output=True, text=True)
+    assert p.returncode == 0 and "lean" not in p.stdout.split("budget:")[-1]
     p = subprocess.run([sys.executable, str(SCRIPT), str(f), "--reference", "b99"],
                        capture_output=True, text=True)
     assert p.returncode != 0 and "--reference: 'b99' is not in the results" in p.stderr
