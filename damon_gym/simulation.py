@@ -62,11 +62,15 @@ _HOTNESS: dict[tuple, HotnessCurve] = {}
 _CURVE_KEYS: dict[tuple, object] = {}
 
 
-def _frozen_curve(rates: np.ndarray, page_size: int) -> HotnessCurve:
-    curve = HotnessCurve.from_rates(rates, page_size)
-    curve.cum_bytes.flags.writeable = False  # shared
+def _frozen(curve: HotnessCurve) -> HotnessCurve:
+    """The curve with its points read-only: caches share it from now on."""
+    curve.cum_bytes.flags.writeable = False
     curve.cum_share.flags.writeable = False
     return curve
+
+
+def _frozen_curve(rates: np.ndarray, page_size: int) -> HotnessCurve:
+    return _frozen(HotnessCurve.from_rates(rates, page_size))
 
 
 class Simulation(OnlineChanges, SimulationViews):
@@ -320,9 +324,7 @@ class Simulation(OnlineChanges, SimulationViews):
                 if last is None or last[0][1:] != fp[1:] or not np.array_equal(last[0][0], fp[0]):
                     last = self._hotness_last = (fp, HotnessCurve.from_rates(
                         rates, mem.page_size, ascending=fp[0]))
-                curve = last[1]
-                curve.cum_bytes.flags.writeable = False  # shared from now on
-                curve.cum_share.flags.writeable = False
+                curve = _frozen(last[1])
                 bounded_put(_HOTNESS, key, curve, 256)
                 bounded_put(_CURVE_KEYS, key, curve.key, 1 << 16)
             self._hotness = curve
