@@ -29,91 +29,48 @@ SCENARIOS = ("kernel-vaddr-stat", "kernel-paddr-migrate", "kernel-vaddr-dests",
 SERIES = ("6.12", "6.17", "7.x")
 SIM_RUNS = 3
 
-PACE = ("bench: the guest ran DAMON at 35-67 % of the pace its intervals ask (qemu TCG on a "
-        "2-core host at load 5-10), so counts per run (applies, the stat scheme's nr/sz_tried) "
-        "are that much lower; tried_per_apply, the pace-free view, passes")
-TCG_ACCESS = ("bench: under TCG on a loaded host the runner's hot pages are seen in 5-10 of "
-              "the 20 samples of an aggregation (vCPU starvation), the simulator's in 20")
-KERNEL_MEMORY = ("issue 14 #1, kernel memory: node 0 holds the kernel's unmovable pages and "
-                 "migrate_cold's walk charges its quota to them; with the guest's measured "
-                 "unmovable memory (kernel-vaddr-stat's `unmovable`) the simulator demotes 0 B "
-                 "like every kernel (17 MiB without it), but it tries 9 regions / 144 MiB in "
-                 "10 s where 6.12 and 6.17 (at the guest's slower pace, PACE) try 6 / 96-112 MiB")
-SPAN = ("issue 14 #3, the vaddr span: the kernel's three-region layout covers 0.35-1.2 GiB; "
+PACE = ("bench: the guest ran DAMON at 78-92 % of the pace its intervals ask (qemu TCG, no "
+        "KVM, on the 2-core host with nothing else running; the first fixtures, at load 6-10, "
+        "ran at 35-67 %), so counts per run (applies, the stat scheme's nr/sz_tried) are that "
+        "much lower; tried_per_apply, the pace-free view, passes")
+SPAN = ("issue 14 #3, the vaddr span: the kernel's three-region layout covers 0.5-1.2 GiB; "
         "its mmap-area and stack part is 256-258 MiB like the simulator's, the rest is the gap "
         "from the static runner's text (4 MiB) to its randomly placed brk heap, which the "
-        "simulator's processes (no text mapping) do not have")
-COARSE = ("issue 14 #3: the kernel's regions around the hot block are larger at apply time "
-          "(damo wss 39 MiB for the 25.6 MiB block on 7.3), the simulator's fit the block")
-QUOTA_PACE = ("migrate_hot's 64 MiB quota windows are wall-clock on both sides but the guest's "
-              "applies fall behind (PACE): the kernel spends the quota in fewer, larger applies; "
-              "the pages that end on node 0 agree")
-
-FIRST_SECOND = ("not separated yet: after 1 s the simulator has 3,243-6,554 hot pages on node 0, "
-                "6.12 and 6.17 0-2,233 (7.3 agrees), and it has them all there at 1 s where "
-                "6.12 takes 3.8 s; the guest's slow pace (fewer aggregations "
-                "reach 5 samples in the first second) and TCG's slow page copies (64 MiB in "
-                "one apply) both delay the kernel; a quiet-host rerun tells them apart")
-
-FIRST_WINDOW = ("issue 14 #2 closed, what is left: with 6.17's quota rules (no quota until "
-                "the first 1 s window ends, `kernel: \"6.17\"`) the simulator promotes every hot "
-                "page in that window; 6.17 promoted 3,482-4,249 of the 6,554 in its one "
-                "unthrottled apply in two runs and then ramped from nothing like 7.3, so 90 % "
-                "never arrived there (6.4 s in the third run); its regions saw part of the "
-                "block below 5 samples then (TCG_ACCESS, PACE)")
+        "simulator's processes (no text mapping) do not have; the stat scheme, which tries "
+        "every region, tries that much more each apply (sz_tried)")
+DESTS_TRIES = ("not separated yet: on 7.3 with dests, migrate_hot tries the same 640 MiB in 10 s "
+               "as the simulator but in 54-61 pieces against 30-42: the kernel's regions it "
+               "walks are smaller (split by the quota's end or finer around the hot block); "
+               "what lands where agrees (hot pages 3,277 / 3,277)")
+FIRST_WINDOW_COLD = ("issue 14 #2 closed, what is left: in 6.17's unthrottled first window "
+                     "(`kernel: \"6.17\"`) the kernel promotes 77-145 MiB, the hot block and "
+                     "16-30 k cold pages with it, the simulator 38-106 MiB with 3-21 k cold "
+                     "pages: how much cold memory rides along depends on the region layout of "
+                     "the first second, which 1 s snapshots do not show; the hot pages agree")
 
 #: (scenario, kernel series, metric) -> why the simulator and that kernel disagree; made from
 #: the fixtures (sim seeds 0..2), checked both ways by the test below
 KNOWN_DISAGREEMENTS: dict[tuple[str, str, str], str] = {
     **{(sc, k, m): PACE for sc, k, m in [
         ("kernel-vaddr-stat", "6.12", "applies"),
-        ("kernel-vaddr-stat", "6.12", "kd0.s0:stat.nr_tried"),
-        ("kernel-vaddr-stat", "6.17", "applies"),
-        ("kernel-vaddr-stat", "6.17", "kd0.s0:stat.nr_tried"),
-        ("kernel-vaddr-stat", "7.x", "applies"),
-        ("kernel-vaddr-stat", "7.x", "kd0.s0:stat.nr_tried"),
-        ("kernel-vaddr-stat", "7.x", "kd0.s0:stat.sz_tried"),  # and SPAN: more bytes per apply
         ("kernel-paddr-migrate", "6.12", "applies"),
-        ("kernel-paddr-migrate", "6.12", "kd0.s0:stat.nr_tried"),
-        ("kernel-paddr-migrate", "6.12", "kd0.s0:stat.sz_tried"),
         ("kernel-paddr-migrate", "6.17", "applies"),
-        ("kernel-paddr-migrate", "6.17", "kd0.s0:stat.nr_tried"),
-        ("kernel-paddr-migrate", "6.17", "kd0.s0:stat.sz_tried"),
         ("kernel-paddr-migrate", "7.x", "applies"),
         ("kernel-paddr-migrate", "7.x", "kd0.s0:stat.nr_tried"),
-        ("kernel-paddr-migrate", "7.x", "kd0.s0:stat.sz_tried"),
         ("kernel-vaddr-dests", "6.17", "applies"),
-        ("kernel-vaddr-dests", "6.17", "kd0.s0:stat.nr_tried"),
         ("kernel-vaddr-dests", "7.x", "applies"),
-        ("kernel-vaddr-dests", "7.x", "kd0.s0:stat.nr_tried"),
-        ("kernel-vaddr-dests", "7.x", "kd0.s1:migrate_hot.sz_tried"),
-        # 6.17's unthrottled first window: every apply in it tries the whole hot block, and
-        # the guest makes fewer of them (6.17 tries 217 MiB more than 7.3, the simulator 253)
-        ("kernel-vaddr-dests", "6.17", "kd0.s1:migrate_hot.sz_tried"),
         ("kernel-paddr-goal", "6.17", "applies"),
         ("kernel-paddr-goal", "6.17", "kd0.s0:stat.nr_tried"),
         ("kernel-paddr-goal", "6.17", "kd0.s0:stat.sz_tried"),
         ("kernel-paddr-goal", "7.x", "applies"),
-        ("kernel-paddr-goal", "7.x", "kd0.s0:stat.nr_tried"),
-        ("kernel-paddr-goal", "7.x", "kd0.s0:stat.sz_tried"),
     ]},
-    **{(sc, k, m): TCG_ACCESS for sc, k, m in [
-        ("kernel-vaddr-dests", "7.x", "hot_nr_accesses"),
-    ]},
-    **{("kernel-paddr-migrate", k, m): KERNEL_MEMORY for k, m in [
-        ("6.12", "kd1.s0:migrate_cold.sz_tried"),
-        ("6.17", "kd1.s0:migrate_cold.nr_tried"),
-        ("6.17", "kd1.s0:migrate_cold.sz_tried"),
-    ]},
-    **{(sc, "7.x", "target_bytes"): SPAN for sc in ("kernel-vaddr-stat", "kernel-vaddr-dests")},
-    ("kernel-vaddr-dests", "7.x", "wss_p50"): COARSE,
-    ("kernel-paddr-goal", "6.17", "t_migrated_s"): FIRST_WINDOW,
-    ("kernel-paddr-migrate", "6.12", "hot_on_n0_1s"): FIRST_SECOND,
-    ("kernel-paddr-migrate", "6.17", "hot_on_n0_1s"): FIRST_SECOND,
-    ("kernel-paddr-migrate", "6.12", "t_migrated_s"): FIRST_SECOND,
-    **{(sc, k, m): QUOTA_PACE for sc, k, m in [
-        ("kernel-vaddr-dests", "6.17", "kd0.s1:migrate_hot.nr_applied"),
-    ]},
+    **{(sc, k, m): SPAN for sc, k in [("kernel-vaddr-stat", "6.12"), ("kernel-vaddr-stat", "7.x"),
+                                      ("kernel-vaddr-dests", "6.17"),
+                                      ("kernel-vaddr-dests", "7.x")]
+       for m in ("target_bytes", "kd0.s0:stat.sz_tried")},
+    ("kernel-vaddr-dests", "7.x", "kd0.s1:migrate_hot.nr_tried"): DESTS_TRIES,
+    **{("kernel-paddr-goal", "6.17", m): FIRST_WINDOW_COLD
+       for m in ("kd0.s1:migrate_hot.sz_applied", "cold_on_n0", "cold_on_n1")},
 }
 
 
