@@ -231,6 +231,12 @@ def test_a_replayed_episode_needs_no_curve_and_no_solve_after_its_curves_were_ev
         solved = perf.optimum_solves - perf.shared_hits
         return h.hexdigest(), curves, solved
 
+    # a fresh process's caches: another test of this worker may have played this episode
+    from damon_gym.perf import performance
+
+    for cache in (simulation._HOTNESS, simulation._CURVE_KEYS, performance._SHARED_OPT,
+                  performance._SHARED_H):
+        cache.clear()
     first, curves1, solved1 = play()
     assert solved1 > 0 and not any(isinstance(c, LazyHotnessCurve) for c in curves1)
     simulation._HOTNESS.clear()  # evicted
