@@ -60,8 +60,9 @@ def markdown(res: dict, plot_name: str | None) -> str:
             lines += [f"Guest pace: DAMON applied its schemes {pace['real']['median']:.0f} times "
                       f"in the guest against the {pace['sim']['median']:.0f} its intervals ask "
                       f"for ({frac:.0%})." + (
-                          " Below 90 %, the guest fell behind DAMON's clock (qemu TCG on a "
-                          "loaded host): counts per run (applies, nr_tried, sz_tried) and "
+                          " Below 90 %, the guest fell behind DAMON's clock (qemu TCG, the "
+                          "more so on a loaded host): counts per run (applies, nr_tried, "
+                          "sz_tried) and "
                           "nr_accesses (the workload must touch its pages in every 5 ms "
                           "sample) disagree for the bench's sake, not the simulator's; "
                           "tried_per_apply is the pace-free view." if frac < 0.9 else ""), ""]
