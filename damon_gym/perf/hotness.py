@@ -123,7 +123,7 @@ class LazyHotnessCurve(HotnessCurve):
     (a digest of its points) without sorting them again, and every cache keyed by it (the
     performance model's X*) answers without the points; only a miss builds them."""
 
-    def __init__(self, key: object, build: Callable[[], HotnessCurve]) -> None:  # noqa: D107
+    def __init__(self, key: object, build: Callable[[], HotnessCurve]) -> None:
         self.key = key
         self._build: Callable[[], HotnessCurve] | None = build
         self._curve: HotnessCurve | None = None
