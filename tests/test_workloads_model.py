@@ -308,3 +308,46 @@ def test_rates_are_cached_and_read_only():
         a[0] = 1.0
     with pytest.raises(ValueError, match="proc"):
         w.rates_at(1.0, 3, 4096)
+
+
+def test_expanded_rates_shared_across_workloads_only_for_the_same_content():
+    """Each reset builds a new Workload: a phase made of the same segments over the same VMAs
+    reuses the process-wide expansion; any difference in what the rates are made of (a param,
+    the segment order, the VMAs, the page size) does not."""
+    from damon_gym.workloads import model
+
+    def seg(**p):
+        return RateSegment(0, A, A + 8 * MiB, "hot_cold",
+                           {"total_rate": 1e6, "hot_fraction": 0.25, "hot_prob": 0.9,
+                            "perm_seed": 0, **p})
+
+    model._SHARED_RATES.clear()
+    base = one_phase(VMAS, [seg()]).rates_at(0.0, 0, 4096)
+    assert one_phase(VMAS, [seg()]).rates_at(0.0, 0, 4096) is base
+    uni = RateSegment(0, A, A + 8 * MiB, "uniform", {"total_rate": 1e6})
+    variants = [one_phase(VMAS, [seg(perm_seed=1)]), one_phase(VMAS, [seg(hot_prob=0.8)]),
+                one_phase(VMAS, [seg(), uni]), one_phase(VMAS, [uni, seg()]),
+                one_phase([(A, A + 16 * MiB)], [seg()])]
+    for w in variants:
+        r = w.rates_at(0.0, 0, 4096)
+        assert r is not base
+        # the values are the expansion of that workload's own segments
+        fresh = np.zeros_like(r)
+        g = w.geometry(0, 4096)
+        for s in w.phases[0].segments:
+            idx, v = model.expand_segment(g, s.kind, s.params, s.start, s.end)
+            fresh[idx] += v
+        assert np.array_equal(r, fresh)
+    assert one_phase(VMAS, [seg()]).rates_at(0.0, 0, 64 * KiB) is not base
+
+
+def test_shared_rates_bounded_in_bytes(monkeypatch):
+    from damon_gym.workloads import model
+    model._SHARED_RATES.clear()
+    monkeypatch.setattr(model, "_SHARED_BYTES", 3 * 8 * 4096)  # three 4096-page arrays
+    for k in range(6):
+        one_phase([(A, A + 16 * MiB)], [RateSegment(0, A, A + 8 * MiB, "uniform",
+                                                    {"total_rate": 1e3 * (k + 1)})]
+                  ).rates_at(0.0, 0, 4096)
+    assert len(model._SHARED_RATES) == 3
+    assert sum(a.nbytes for a in model._SHARED_RATES.values()) <= 3 * 8 * 4096

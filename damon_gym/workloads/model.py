@@ -29,9 +29,24 @@ from damon_gym.workloads.fields import KINDS, PageGeometry, expand_segment, norm
 VMA_ALIGN = 2 << 20  # every VMA start is 2 MiB aligned, so any page size <= 2 MiB divides it
 VMA_MIN_GAP = 2 << 20  # the memory system rounds VMA ends up to its page size (<= 2 MiB)
 _CACHE_ENTRIES = 16
+# Expanded phase rates shared by every Workload of the process, keyed by what they are made
+# of (the process's VMAs, the page size, the phase's segments of that process, in order):
+# each reset builds a new Workload, and episodes of a scenario (or of a suite, over a long
+# run) meet the same phases again. At most this many arrays and bytes are kept.
+_SHARED_ENTRIES = 256
+_SHARED_BYTES = 256 << 20
+_SHARED_RATES: OrderedDict = OrderedDict()
 
 __all__ = ["VMA_ALIGN", "VMA_MIN_GAP", "KINDS", "VMASpec", "MempolicySpec", "ProcessSpec",
            "RateSegment", "Phase", "Workload"]
+
+
+def _share_rates(content: tuple, arr: np.ndarray) -> None:
+    """Keep ``arr`` in the process-wide LRU, evicting the oldest beyond its bounds."""
+    bounded_put(_SHARED_RATES, content, arr, _SHARED_ENTRIES)
+    total = sum(a.nbytes for a in _SHARED_RATES.values())
+    while total > _SHARED_BYTES and len(_SHARED_RATES) > 1:
+        total -= _SHARED_RATES.pop(next(iter(_SHARED_RATES))).nbytes
 
 
 class WorkloadError(DamonGymError):
@@ -362,13 +377,23 @@ class Workload:
         if arr is not None:
             self._cache.move_to_end(key)
             return arr
-        arr = np.zeros(g.nr_pages, dtype=np.float64)
-        if phase_index is not None:
-            for s in self.phases[phase_index].segments:
-                if s.proc == proc:
-                    idx, r = expand_segment(g, s.kind, s.params, s.start, s.end)
-                    arr[idx] += r  # indices are unique within one segment
-        arr.flags.writeable = False
+        segs = () if phase_index is None else tuple(
+            s for s in self.phases[phase_index].segments if s.proc == proc)
+        # the params are normalised (floats, ints, bools, lists of them): their repr is
+        # exact and tells 1 from 1.0 and True
+        content = (page_size, tuple(tuple(v.tolist()) for v in (g.vma_start, g.vma_end)),
+                   tuple((s.kind, s.start, s.end, repr(sorted(s.params.items())))
+                         for s in segs))
+        arr = _SHARED_RATES.get(content)
+        if arr is not None:
+            _SHARED_RATES.move_to_end(content)
+        else:
+            arr = np.zeros(g.nr_pages, dtype=np.float64)
+            for s in segs:
+                idx, r = expand_segment(g, s.kind, s.params, s.start, s.end)
+                arr[idx] += r  # indices are unique within one segment
+            arr.flags.writeable = False
+            _share_rates(content, arr)
         return bounded_put(self._cache, key, arr, _CACHE_ENTRIES)
 
     def rates_at(self, t_s: float, proc: int, page_size: int) -> np.ndarray:
