@@ -37,6 +37,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_serializer,
     field_validator,
@@ -64,6 +65,9 @@ class ScenarioError(DamonGymError):
 
 class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # set on what resolved() returns, concrete by construction: is_randomized need not walk
+    # the workload again (a reset asks three times; each walk dumps the whole workload)
+    _concrete: bool = PrivateAttr(default=False)
 
     name: str = "scenario"
     description: str = ""
@@ -166,6 +170,8 @@ class Scenario(BaseModel):
     @property
     def is_randomized(self) -> bool:
         """Whether the workload or background still holds distributions to draw."""
+        if self._concrete:
+            return False
         return has_dist(self.workload.model_dump()) or has_dist(self.background)
 
     def resolved(self, seed: int | None = None) -> Scenario:
@@ -184,9 +190,11 @@ class Scenario(BaseModel):
         data["background"] = sample(data["background"], rng, "background", drawn)
         data.update(seed=seed, sampled={**self.sampled, **drawn}, base_dir=self.base_dir)
         try:
-            return Scenario.model_validate(data)
+            out = Scenario.model_validate(data)
         except ValidationError as e:
             raise ScenarioError(_format_errors(f"{self.name} (seed {seed})", e)) from None
+        out._concrete = True
+        return out
 
     def background_trace(self) -> BackgroundTrace | None:
         """The background-load trace (None: no background); a randomised scenario is resolved

@@ -119,6 +119,20 @@ def test_randomisation_same_seed_same_sample():
     assert build_workload(sc).u_target == pytest.approx(sc.resolved().workload.u_target)
 
 
+def test_resolved_scenario_known_concrete_without_a_walk(monkeypatch):
+    """resolved() returns a concrete scenario and says so without walking the workload again
+    (a reset asks several times); a scenario built otherwise is still walked."""
+    import damon_gym.scenario as scenario_mod
+    sc = load_scenario("gups-p2-rand")
+    a = sc.resolved(3)
+    b = a.model_copy(update={"paddr_nodes": [0]})  # what an env's reset may do
+    walks = []
+    monkeypatch.setattr(scenario_mod, "has_dist", lambda v: walks.append(1) or True)
+    assert not a.is_randomized and not b.is_randomized and not walks
+    assert sc.is_randomized and walks  # the base still holds its distributions
+    assert scenario_mod.Scenario.model_validate(a.model_dump(by_alias=True)).is_randomized
+
+
 def test_randomised_phase_length_and_theta_reach_the_workload():
     sc = load_scenario("masim-tiering-p2")
     for seed in (0, 1):
