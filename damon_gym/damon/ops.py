@@ -96,11 +96,11 @@ class VaddrOps(Ops):
         for t in ctx.targets:
             if t.proc_idx is None or not self.target_valid(t):
                 continue
-            three = self._three_regions(t, ctx.min_region_sz)
+            three, tiles = self._three_regions(t, ctx.min_region_sz)
             if three is None:
                 continue
             r = t.regions
-            if r.n and _covers_exactly(r, three):
+            if r.n and tiles is not None and kernels.tiles_exactly(r.start, r.end, tiles):
                 continue  # damon_set_regions would change nothing: skip the object round trip
             r.assign_regions(apply_three_regions(r.to_regions(), three, ctx.min_region_sz))
 
@@ -108,8 +108,11 @@ class VaddrOps(Ops):
         idx = target.proc_idx
         return idx is not None and bool(self.memory.procs[idx].alive)
 
-    def _three_regions(self, t: Target, min_region_sz: int) -> list[tuple[int, int]] | None:
-        """three_regions_of the target's VMAs (None: fewer than two gaps), kept per VMA set."""
+    def _three_regions(self, t: Target, min_region_sz: int
+                       ) -> tuple[list[tuple[int, int]] | None, np.ndarray | None]:
+        """three_regions_of the target's VMAs (None: fewer than two gaps) and the same as an
+        int64 (3, 2) array for ``kernels.tiles_exactly`` (None: a range beyond int64, which
+        no region array tiles), kept per VMA set."""
         idx = t.process_index()
         pm = self.memory.procs[idx]
         key = (pm.vma_start.tobytes(), pm.vma_end.tobytes(), min_region_sz)
@@ -119,8 +122,11 @@ class VaddrOps(Ops):
                 three = three_regions_of(self._vmas(t), min_region_sz)
             except ValueError:
                 three = None
-            c = self._three[idx] = (key, three)
-        return c[1]
+            tiles = None
+            if three is not None and all(0 <= a <= b < 2**63 for a, b in three):
+                tiles = np.array(three, dtype=np.int64).reshape(-1, 2)
+            c = self._three[idx] = (key, three, tiles)
+        return c[1], c[2]
 
     def _page_probs(self, target: Target, tau_us: int) -> tuple[np.ndarray, np.ndarray]:
         key = target.process_index()
@@ -225,13 +231,6 @@ class PaddrOps(Ops):
         ok = f < self._values.shape[0]
         out[ok] = self._values[f[ok]]
         return out
-
-
-def _covers_exactly(r, ranges: list[tuple[int, int]]) -> bool:
-    """True if the regions tile exactly the given ranges (no region outside, no gap inside)."""
-    if any(not (0 <= a <= b < 2**63) for a, b in ranges):
-        return False
-    return kernels.tiles_exactly(r.start, r.end, np.array(ranges, dtype=np.int64).reshape(-1, 2))
 
 
 def _rates_of_frames(mem: MemorySystem, frames: np.ndarray) -> np.ndarray:
