@@ -1,0 +1,121 @@
+"""How much of a step no amount of Python glue removal can take away: the time inside the
+compiled (numba) calls, per task, in CartPole-v1 steps (issue 11's unit).
+
+Each task's default env plays random actions over whole episodes (resetting without a seed,
+as training does). After a warm-up episode (every compiled path loaded), every numba
+dispatcher that ``damon_gym``'s modules call from Python is wrapped with a clock, so the step
+splits into *compiled* time (the monitoring windows, the fused DAMOS apply, migration, the
+closed-loop solve, ...: the same work a batched compiled core would still do per env) and
+*the rest* (Python and numpy glue, which such a core would remove). The monitoring kernel
+(``run_windows_p``: sampling, merge, split of every aggregation window) is reported apart;
+its cost grows with the number of regions DAMON keeps (up to ``max_nr_regions``), which is
+the kernel's behaviour, not overhead.
+
+    python benchmarks/bench_kernel_floor.py [--steps 1200] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import gymnasium as gym  # noqa: E402
+from numba.core.registry import CPUDispatcher  # noqa: E402
+
+import damon_gym  # noqa: E402,F401
+
+TASKS = ("Interleave", "Tiering", "Joint")
+KERNEL = "run_windows_p"
+
+
+def _play(env: gym.Env, n: int, seed: int) -> float:
+    """Thread CPU seconds of ``n`` random steps (reset without a seed at an episode's end)."""
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    acts = [env.action_space.sample() for _ in range(n)]
+    t0 = time.thread_time()
+    for a in acts:
+        _, _, te, tr, _ = env.step(a)
+        if te or tr:
+            env.reset()
+    return time.thread_time() - t0
+
+
+def _cartpole_rate(n: int = 20000) -> float:
+    return n / _play(gym.make("CartPole-v1"), n, 0)
+
+
+class _Clocks:
+    """Replace every numba dispatcher bound in a ``damon_gym`` module's namespace by a clocked
+    wrapper (calls between compiled functions stay compiled and are not counted twice)."""
+
+    def __init__(self) -> None:
+        self.t: dict[str, float] = defaultdict(float)
+        wrappers: dict[int, object] = {}
+        for name, mod in list(sys.modules.items()):
+            if not name.startswith("damon_gym") or mod is None:
+                continue
+            for attr, obj in list(vars(mod).items()):
+                if isinstance(obj, CPUDispatcher):
+                    w = wrappers.get(id(obj))
+                    if w is None:
+                        w = wrappers[id(obj)] = self._wrap(obj)
+                    setattr(mod, attr, w)
+
+    def _wrap(self, fn: CPUDispatcher):
+        t, label, clock = self.t, fn.__name__, time.thread_time
+
+        def clocked(*a, **k):
+            t0 = clock()
+            try:
+                return fn(*a, **k)
+            finally:
+                t[label] += clock() - t0
+        return clocked
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    envs = {t: gym.make(f"DamonGym/{t}-v0") for t in TASKS}
+    for env in envs.values():  # warm: every compiled path of a whole episode loaded
+        _play(env, 320, 99)
+    cp = _cartpole_rate()
+    clocks = _Clocks()
+    rows = []
+    for task, env in envs.items():
+        clocks.t.clear()
+        total = _play(env, args.steps, 1)
+        compiled = sum(clocks.t.values())
+        us = 1e6 / args.steps
+        rows.append({"task": task, "step_us": total * us, "compiled_us": compiled * us,
+                     "kernel_us": clocks.t.get(KERNEL, 0.0) * us,
+                     "step_cartpole": total / args.steps * cp,
+                     "compiled_cartpole": compiled / args.steps * cp,
+                     "kernel_cartpole": clocks.t.get(KERNEL, 0.0) / args.steps * cp,
+                     "top": sorted(((k, v * us) for k, v in clocks.t.items()),
+                                   key=lambda kv: -kv[1])[:5]})
+    cp2 = _cartpole_rate()
+    if args.json:
+        print(json.dumps({"cartpole_steps_per_s": [cp, cp2], "rows": rows}))
+        return
+    print(f"CartPole-v1: {cp:,.0f} steps/s before, {cp2:,.0f} after the tasks")
+    print(f"{'task':<11} {'step':>16} {'compiled calls':>20} {'of which windows':>20}")
+    for r in rows:
+        print(f"{r['task']:<11} {r['step_us']:7.0f} us {r['step_cartpole']:5.1f} cp "
+              f"{r['compiled_us']:7.0f} us {r['compiled_cartpole']:5.1f} cp "
+              f"{100 * r['compiled_us'] / r['step_us']:3.0f}% "
+              f"{r['kernel_us']:7.0f} us {r['kernel_cartpole']:5.1f} cp")
+        print("            top compiled: " + ", ".join(f"{k} {v:.0f} us" for k, v in r["top"]))
+
+
+if __name__ == "__main__":
+    main()
