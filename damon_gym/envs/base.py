@@ -278,9 +278,9 @@ class DamonEnv(gym.Env):
         lo, hi = self.quota_min, self.quota_max
         if self.action_mode == "absolute":
             q = spaces.log_scale(a, lo, hi)
-        else:
-            x = spaces.log_unscale(current, lo, hi) + 2.0 * self.delta_scale * float(a)
-            q = spaces.log_scale(float(np.clip(x, -1.0, 1.0)), lo, hi)
+        else:  # log_scale clips the moved value into [-1, 1]
+            q = spaces.log_scale(spaces.log_unscale(current, lo, hi)
+                                 + 2.0 * self.delta_scale * float(a), lo, hi)
         return max(4096, int(q) // 4096 * 4096)
 
     def _start_quota(self) -> int:

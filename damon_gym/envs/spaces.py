@@ -64,15 +64,19 @@ LOW = np.array([f[1] for f in NODE_FEATURES] * N_MAX + [f[1] for f in GLOBAL_FEA
 HIGH = np.array([f[2] for f in NODE_FEATURES] * N_MAX + [f[2] for f in GLOBAL_FEATURES], np.float32)
 
 
-def _sum(xs: list[float]) -> float:
+def sum_as_numpy(xs: list[float]) -> float:
     """``np.sum`` of a short list, bit for bit: numpy adds fewer than 8 float64 values in
-    order (its pairwise summation starts at 8), so plain Python does the same there."""
-    if len(xs) >= 8:
-        return float(np.sum(np.asarray(xs, dtype=np.float64)))
-    t = 0.0
-    for x in xs:
-        t += x
-    return t
+    order and exactly 8 as two pairs of pairs (its pairwise summation's 8 accumulators, then
+    their sum), so plain Python does the same up to 8 (the most nodes a machine has)."""
+    n = len(xs)
+    if n < 8:
+        t = 0.0
+        for x in xs:
+            t += x
+        return t
+    if n == 8:
+        return ((xs[0] + xs[1]) + (xs[2] + xs[3])) + ((xs[4] + xs[5]) + (xs[6] + xs[7]))
+    return float(np.sum(np.asarray(xs, dtype=np.float64)))
 
 
 def _clip1(x: float) -> float:
@@ -85,23 +89,35 @@ def _clip1(x: float) -> float:
 def quantise_weights(shares, total: int) -> list[int]:
     """Integer weights summing to ``total`` closest to ``shares * total`` (largest remainder;
     ties go to the lower node id)."""
-    s = [float(x) for x in shares]
+    return quantise_shares([float(x) for x in shares], total)
+
+
+def quantise_shares(s: list[float], total: int) -> list[int]:
+    """``quantise_weights`` of shares that are Python floats already (the env's, without
+    converting them again)."""
     n = len(s)
-    t = _sum(s)
-    s = [x / t for x in s] if t > 0 else [1.0 / n] * n
-    raw = [x * total for x in s]
-    w = [math.floor(x) for x in raw]
-    rem = [x - wi for x, wi in zip(raw, w, strict=True)]
+    t = sum_as_numpy(s)
+    floor = math.floor
+    w: list[int] = []
+    rem: list[float] = []
+    for x in s:  # one loop: on a few values, a comprehension per list costs more than its work
+        r = x / t * total if t > 0 else 1.0 / n * total
+        f = floor(r)
+        w.append(f)
+        rem.append(r - f)
     left = total - sum(w)
-    for i in sorted(range(n), key=lambda i: (-rem[i], i))[:left]:
-        w[i] += 1
+    if left:
+        # descending remainders; the sort is stable, so equal ones keep the lower node id first
+        for i in sorted(range(n), key=rem.__getitem__, reverse=True)[:left]:
+            w[i] += 1
     return w
 
 
-def prefs_to_shares(prefs) -> np.ndarray:
-    p = [_clip1(float(x)) + 1.0 for x in prefs]
-    t = _sum(p)
-    return np.array([x / t for x in p] if t > 0 else [1.0 / len(p)] * len(p))
+def prefs_to_shares(prefs: list[float]) -> list[float]:
+    """The weight shares of the preferences ``prefs`` (floats, one per node)."""
+    p = [(-1.0 if x < -1.0 else (1.0 if x > 1.0 else x)) + 1.0 for x in prefs]  # _clip1, inline
+    t = sum_as_numpy(p)
+    return [x / t for x in p] if t > 0 else [1.0 / len(p)] * len(p)
 
 
 def scale(a: float, lo: float, hi: float) -> float:

@@ -146,18 +146,23 @@ class InterleaveEnv(DamonEnv):
         self._update("interleave", dests=list(enumerate(self.weights)), sz=self.quota)
 
     def _apply_action(self, a: np.ndarray) -> None:
-        self._interleave_controls(a[:N_MAX], a[N_MAX])
+        self._interleave_controls(a.tolist())
         self._commit_interleave()
 
-    def _interleave_controls(self, prefs: np.ndarray, q: float) -> None:
-        n = self.nr_nodes
+    def _interleave_controls(self, a: list[float]) -> None:
+        """Weights and quota from the action's first ``N_MAX + 1`` components, as Python
+        floats: on a handful of values numpy's per-call cost would be most of the work (the
+        arithmetic is the same, element by element, so are the results)."""
+        prefs = a[:self.nr_nodes]
         if self.action_mode == "absolute":
-            shares = spaces.prefs_to_shares(prefs[:n])
+            shares = spaces.prefs_to_shares(prefs)
         else:
-            cur = np.asarray(self.weights, float) / sum(self.weights)
-            shares = np.clip(cur + self.delta_scale * np.asarray(prefs[:n]), 0.0, None)
-        self.weights = spaces.quantise_weights(shares, self.weight_total)
-        self.quota = self._quota_value(q, self.quota)
+            total, ds = sum(self.weights), self.delta_scale
+            shares = [w / total + ds * p for w, p in zip(self.weights, prefs, strict=True)]
+            # np.clip(shares, 0.0, None), which gives 0.0 for -0.0 too
+            shares = [0.0 if x <= 0.0 else x for x in shares]
+        self.weights = spaces.quantise_shares(shares, self.weight_total)
+        self.quota = self._quota_value(a[N_MAX], self.quota)
 
     def _weights(self) -> list[int]:
         return list(self.weights)
@@ -228,15 +233,25 @@ class TieringEnv(DamonEnv):
         self.tier = {"demote": q, "promote": q, "free_bp": self.START_FREE_BP,
                      "used_bp": self.START_USED_BP}
 
-    def _tier_controls(self, a: np.ndarray) -> None:
-        for name, x in zip(("demote", "promote"), a[:2], strict=True):
-            self.tier[name] = self._quota_value(x, self.tier[name])
-        for name, x, (lo, hi) in (("free_bp", a[2], self.FREE_BP), ("used_bp", a[3], self.USED_BP)):
-            if self.action_mode == "absolute":
-                v = spaces.scale(x, lo, hi)
-            else:
-                v = float(np.clip(self.tier[name] + self.delta_scale * x * (hi - lo), lo, hi))
-            self.tier[name] = int(round(v))
+    def _tier_controls(self, a: list[float]) -> None:
+        """The two quotas and the two goal targets from 4 action components, as Python floats
+        (as in ``_interleave_controls``)."""
+        demote, promote, free, used = a
+        t = self.tier
+        t["demote"] = self._quota_value(demote, t["demote"])
+        t["promote"] = self._quota_value(promote, t["promote"])
+        t["free_bp"] = self._bp_value(free, t["free_bp"], *self.FREE_BP)
+        t["used_bp"] = self._bp_value(used, t["used_bp"], *self.USED_BP)
+
+    def _bp_value(self, x: float, current: int, lo: int, hi: int) -> int:
+        """A goal target (basis points) from an action component: linear in [lo, hi]
+        (absolute) or moved by ``delta_scale`` of the range (delta), rounded."""
+        if self.action_mode == "absolute":
+            v = spaces.scale(x, lo, hi)
+        else:
+            v = current + self.delta_scale * x * (hi - lo)
+            v = lo if v < lo else (hi if v > hi else v)  # np.clip of a finite float
+        return int(round(v))
 
     def _commit_tiering(self) -> None:
         t = self.tier
@@ -244,7 +259,7 @@ class TieringEnv(DamonEnv):
         self._update("promote", sz=t["promote"], goal_targets=[t["used_bp"]])
 
     def _apply_action(self, a: np.ndarray) -> None:
-        self._tier_controls(a)
+        self._tier_controls(a.tolist())
         self._commit_tiering()
 
     def _weights(self) -> list[int]:
@@ -288,8 +303,9 @@ class JointEnv(InterleaveEnv, TieringEnv):
         TieringEnv._reset_controls(self)
 
     def _apply_action(self, a: np.ndarray) -> None:
-        self._interleave_controls(a[:N_MAX], a[N_MAX])
-        self._tier_controls(a[N_MAX + 1:])
+        x = a.tolist()
+        self._interleave_controls(x[:N_MAX + 1])
+        self._tier_controls(x[N_MAX + 1:])
         self._commit_interleave()
         self._commit_tiering()
 
