@@ -253,10 +253,20 @@ def solve_closed_loop(f: np.ndarray, N: float, think_ns: float, na: NodeArrays,
     """
     f = np.ascontiguousarray(f, dtype=np.float64)
     ext = np.zeros(na.n) if ext is None else np.ascontiguousarray(ext, dtype=np.float64)
-    out = np.empty((3, f.shape[0]))
-    x, xm, bott, bw, it, mean = _closed_loop(f, float(N), think_ns * _NS, na.B, na.L0, na.a,
-                                             na.b, float(na.k), float(na.u_max), ext,
-                                             float(rtol), out)
+    x, xm, bott, bw, it, mean, out = closed_loop_raw(f, float(N), think_ns, na, ext, float(rtol))
     return ClosedLoop(X=float(x), x_max=float(xm), lam=out[2], u=out[0], L=out[1],
                       mean_latency_ns=float(mean), bw_bound=bool(bw), bottleneck=int(bott),
                       iterations=int(it))
+
+
+def closed_loop_raw(f: np.ndarray, N: float, think_ns: float, na: NodeArrays, ext: np.ndarray,
+                    rtol: float = 1e-12
+                    ) -> tuple[float, float, int, bool, int, float, np.ndarray]:
+    """:func:`solve_closed_loop` without the checks and the :class:`ClosedLoop`, for the
+    per-step model (building the frozen dataclass costs twice the compiled solve): ``f`` and
+    ``ext`` float64 and contiguous, ``N`` a float. Returns (X, X_max, bottleneck, bw_bound,
+    iterations, mean L, out) with ``out`` rows 0..2 the per-node u, L and lam."""
+    out = np.empty((3, f.shape[0]))
+    x, xm, bott, bw, it, mean = _closed_loop(f, N, think_ns * _NS, na.B, na.L0, na.a, na.b,
+                                             float(na.k), float(na.u_max), ext, rtol, out)
+    return x, xm, bott, bw, it, mean, out

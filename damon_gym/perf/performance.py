@@ -35,6 +35,7 @@ from damon_gym.perf.latency import (
     ClosedLoop,
     NodeArrays,
     clip_external,
+    closed_loop_raw,
     in_flight,
     node_arrays,
     solve_closed_loop,
@@ -377,24 +378,37 @@ class PerformanceModel:
         bg_arr = self.background_at(t_s) if bg is None else np.asarray(bg, dtype=np.float64)
         ext_bg, ext_key = self._ext_bg(na, bg_arr)
         rd, wr, moved, pp, nf, fb = _churn(churn, self.n)
-        mig = (rd + wr) / dt_s
+        # per node, numpy's elementwise arithmetic done on Python floats: the same IEEE
+        # operations in the same order, without a numpy call per operation on a few values
+        mig_l = [(r + x) / dt_s for r, x in zip(rd, wr, strict=True)]
+        mig = np.array(mig_l, dtype=np.float64)
         if kdamond_cpu_s is None:
             kdamond_cpu_s = cfg.migration.cpu_seconds(nf, fb)
         cores = kdamond_cpu_s / dt_s + cfg.monitor_overhead_cpu
         z_eff = self.think_ns * (1.0 + cores / cfg.n_app_cores)  # [PM 2.7 item 4]
-        ext = clip_external(ext_bg + mig, na) if mig.any() else ext_bg
+        # clip_external(ext_bg + mig): max and min give numpy's maximum and minimum here (NaN
+        # stays NaN; ext_bg, clipped by numpy, is never -0.0, so neither is the sum)
+        ext = np.array([min(max(e + m, 0.0), c) for e, m, c in
+                        zip(ext_bg.tolist(), mig_l, na.ext_cap.tolist(), strict=True)],
+                       dtype=np.float64) if any(mig_l) else ext_bg
         rl = np.asarray(node_rates, dtype=np.float64).reshape(-1).tolist()
         if len(rl) != self.n or not all(0.0 <= r < math.inf for r in rl):
             raise ValueError(f"node_rates: need {self.n} finite values >= 0")
         N = self.n_inflight(write_fraction, u_target)
         total = math.fsum(rl)
         f = np.array([r / total for r in rl]) if total > 0 else np.zeros(self.n)
-        cl = solve_closed_loop(f, N if total > 0 else 0.0, z_eff, na, ext)
-        if self.latency_ewma_ns is None:
-            self.latency_ewma_ns = cl.L.copy()
+        # the raw solve: a ClosedLoop (a frozen dataclass) costs more than the solve itself
+        X, _, bottleneck, bw_bound, _, mean_l, out = closed_loop_raw(
+            f, N if total > 0 else 0.0, z_eff, na, ext)
+        L = out[1]
+        ewma = self.latency_ewma_ns
+        if ewma is None:
+            ewma = L.copy()
         else:
-            a = cfg.ewma_alpha
-            self.latency_ewma_ns = (1.0 - a) * self.latency_ewma_ns + a * cl.L  # [PM 2.3]
+            a = cfg.ewma_alpha  # [PM 2.3]
+            ewma = np.array([(1.0 - a) * e + a * x for e, x in
+                             zip(ewma.tolist(), L.tolist(), strict=True)], dtype=np.float64)
+        self.latency_ewma_ns = ewma
         x_star, f_star = float("nan"), None
         perf = float("nan")
         if hotness is not None and total <= 0:
@@ -402,16 +416,12 @@ class PerformanceModel:
         elif hotness is not None:
             opt = self._optimum(hotness, na, ext_bg, capacities, N, ext_key)
             x_star, f_star = opt.X_star, opt.f_star
-            perf = min(max(cl.X / x_star, 0.0), 1.0) if x_star > 0 else 1.0
-        return PerfStep(
-            t_s=float(t_s), dt_s=float(dt_s), X=cl.X, X_star=x_star, perf=perf,
-            app_bytes_s=cl.X * na.k, shares=f, lam_bytes_s=cl.lam,
-            bg_bytes_s=ext_bg, migration_bytes_s=mig, u=cl.u,
-            latency_ns=cl.L, latency_ewma_ns=self.latency_ewma_ns.copy(),
-            mean_latency_ns=cl.mean_latency_ns, bw_bound=cl.bw_bound,
-            bottleneck=cl.bottleneck, think_ns=z_eff, kdamond_cpu_cores=cores,
-            migrated_bytes=moved, pingpong_bytes=pp, n_inflight=N, write_fraction=w,
-            f_star=f_star)
+            perf = min(max(X / x_star, 0.0), 1.0) if x_star > 0 else 1.0
+        # positional, in field order: 23 keywords cost four times the rest of the construction
+        return PerfStep(float(t_s), float(dt_s), X, x_star, perf, X * na.k,  # t_s .. app_bytes_s
+                        f, out[2], ext_bg, mig, out[0], L, ewma.copy(),  # shares .. ewma
+                        mean_l, bw_bound, bottleneck, z_eff, cores,  # mean_latency_ns .. cores
+                        moved, pp, N, w, f_star)  # migrated_bytes .. f_star
 
 
 def _shared_key(hotness: HotnessCurve) -> bool:
@@ -428,11 +438,11 @@ def _shares(shares: Any, n: int) -> np.ndarray:
 
 
 def _churn(churn: dict[str, Any] | None, n: int
-           ) -> tuple[np.ndarray, np.ndarray, int, int, int, int]:
-    """(read bytes, write bytes per node, moved bytes, ping-pong bytes, folios, folio bytes)
-    from a ``take_churn()`` snapshot (or zeros)."""
+           ) -> tuple[list[float], list[float], int, int, int, int]:
+    """(read bytes, write bytes per node as float lists, moved bytes, ping-pong bytes, folios,
+    folio bytes) from a ``take_churn()`` snapshot (or zeros)."""
     if not churn:
-        return np.zeros(n), np.zeros(n), 0, 0, 0, 4096
+        return [0.0] * n, [0.0] * n, 0, 0, 0, 4096
     # defaults computed only when a key is missing (a step asks this every time)
     rd = churn.get("read_bytes")
     rd = np.zeros(n) if rd is None else np.asarray(rd, dtype=np.float64)
@@ -445,4 +455,4 @@ def _churn(churn: dict[str, Any] | None, n: int
     fb = int(churn.get("folio_bytes", 4096))
     nf = churn.get("nr_folios")
     nf = moved // max(fb, 1) if nf is None else int(nf)
-    return rd, wr, moved, int(churn.get("pingpong_bytes", 0)), nf, fb
+    return rd.tolist(), wr.tolist(), moved, int(churn.get("pingpong_bytes", 0)), nf, fb
