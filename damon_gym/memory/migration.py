@@ -101,15 +101,15 @@ class MigrationCounters:
         ``byte_scale`` (real bytes per simulated byte, the scale rule) every byte count and the
         folio count are the real machine's (each matrix entry rounded, the sums of the rounded
         entries); failures stay counts of simulated folios."""
-        churn = self.churn.copy()
         k = float(byte_scale)
         # per step on a nodes x nodes matrix: plain Python (round() rounds half to even, as
         # np.round does, and the sums are of integers: exact in any order)
-        rows = churn.tolist() if k == 1.0 else \
-            [[round(float(x) * k) for x in row] for row in churn.tolist()]
+        raw = self.churn.tolist()
+        rows = raw if k == 1.0 else [[round(x * k) for x in row] for row in raw]
         read = [sum(r) for r in rows]
         snap = {
-            "churn": churn if k == 1.0 else np.array(rows, dtype=np.int64).reshape(churn.shape),
+            "churn": self.churn.copy() if k == 1.0
+            else np.array(rows, dtype=np.int64).reshape(self.churn.shape),
             "read_bytes": np.array(read, dtype=np.int64),
             "write_bytes": np.array([sum(c) for c in zip(*rows, strict=True)], dtype=np.int64),
             "moved_bytes": sum(read),
@@ -119,8 +119,9 @@ class MigrationCounters:
             "nr_folios": self.nr_folios if k == 1.0 else int(round(self.nr_folios * k)),
             "folio_bytes": self.page_size,
         }
-        self._taken_churn += churn
-        self.churn[:] = 0
+        if any(map(any, raw)):  # a step that moved nothing has nothing to fold in or reset
+            self._taken_churn += self.churn
+            self.churn.fill(0)
         self.pingpong_bytes = 0
         self.failures = 0
         self.nr_folios = 0
