@@ -18,6 +18,9 @@ from damon_gym.memory.frames import migrate_one_process, migrate_page_groups
 
 #: Default window within which a move back to the previous node counts as ping-pong.
 DEFAULT_PINGPONG_WINDOW_US = 10_000_000
+# np.array(..., dtype=np.int64) converts the scalar type to a dtype on every call (a third of
+# the call on a node-sized list, at every step's take)
+_INT64 = np.dtype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -105,13 +108,14 @@ class MigrationCounters:
         # per step on a nodes x nodes matrix: plain Python (round() rounds half to even, as
         # np.round does, and the sums are of integers: exact in any order)
         raw = self.churn.tolist()
-        rows = raw if k == 1.0 else [[round(x * k) for x in row] for row in raw]
-        read = [sum(r) for r in rows]
+        moved = any(map(any, raw))  # a step that moved nothing has nothing to scale or fold
+        rows = raw if k == 1.0 or not moved else [[round(x * k) for x in row] for row in raw]
+        read = list(map(sum, rows))
         snap = {
             "churn": self.churn.copy() if k == 1.0
-            else np.array(rows, dtype=np.int64).reshape(self.churn.shape),
-            "read_bytes": np.array(read, dtype=np.int64),
-            "write_bytes": np.array([sum(c) for c in zip(*rows, strict=True)], dtype=np.int64),
+            else np.array(rows, dtype=_INT64).reshape(self.churn.shape),
+            "read_bytes": np.array(read, dtype=_INT64),
+            "write_bytes": np.array(list(map(sum, zip(*rows, strict=True))), dtype=_INT64),
             "moved_bytes": sum(read),
             "pingpong_bytes": self.pingpong_bytes if k == 1.0
             else int(round(self.pingpong_bytes * k)),
@@ -119,7 +123,7 @@ class MigrationCounters:
             "nr_folios": self.nr_folios if k == 1.0 else int(round(self.nr_folios * k)),
             "folio_bytes": self.page_size,
         }
-        if any(map(any, raw)):  # a step that moved nothing has nothing to fold in or reset
+        if moved:
             self._taken_churn += self.churn
             self.churn.fill(0)
         self.pingpong_bytes = 0
