@@ -259,8 +259,12 @@ class DamonEnv(gym.Env):
         if arr.shape != shape:
             raise ValueError(f"action: shape {arr.shape}; expected {shape}")
         if self.action_type == "box":
-            # the common case, in plain Python over the few values (NaN fails the comparison)
-            if all(-1.0 <= x <= 1.0 for x in arr.tolist()):
+            # the common case, in plain Python over the few values (NaN fails the comparison;
+            # a loop, not all() of a generator, which costs twice as much on 4..13 values)
+            for x in arr.tolist():
+                if not -1.0 <= x <= 1.0:
+                    break
+            else:
                 return arr
         if not np.isfinite(arr).all():
             raise ValueError(f"action: contains NaN or inf ({arr.tolist()}); expected finite values")
