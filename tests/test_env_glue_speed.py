@@ -25,7 +25,8 @@ def _vectors(rng, n: int, count: int):
 def test_sum_as_numpy_is_np_sum(n):
     rng = np.random.default_rng(n)
     for v in _vectors(rng, n, 3000):
-        assert sum_as_numpy(v.tolist()) == float(np.sum(v))
+        assert np.float64(sum_as_numpy(v.tolist())).tobytes() == np.sum(v).tobytes()  # -0.0 too
+    assert np.float64(sum_as_numpy([-0.0] * n)).tobytes() == np.sum(np.full(n, -0.0)).tobytes()
 
 
 def _shares_numpy(a: np.ndarray) -> np.ndarray:

@@ -67,7 +67,8 @@ HIGH = np.array([f[2] for f in NODE_FEATURES] * N_MAX + [f[2] for f in GLOBAL_FE
 def sum_as_numpy(xs: list[float]) -> float:
     """``np.sum`` of a short list, bit for bit: numpy adds fewer than 8 float64 values in
     order and exactly 8 as two pairs of pairs (its pairwise summation's 8 accumulators, then
-    their sum), so plain Python does the same up to 8 (the most nodes a machine has)."""
+    their sum), both to its identity 0.0 (so all -0.0 sum to 0.0), so plain Python does the
+    same up to 8 (the most nodes a machine has)."""
     n = len(xs)
     if n < 8:
         t = 0.0
@@ -75,7 +76,7 @@ def sum_as_numpy(xs: list[float]) -> float:
             t += x
         return t
     if n == 8:
-        return ((xs[0] + xs[1]) + (xs[2] + xs[3])) + ((xs[4] + xs[5]) + (xs[6] + xs[7]))
+        return 0.0 + (((xs[0] + xs[1]) + (xs[2] + xs[3])) + ((xs[4] + xs[5]) + (xs[6] + xs[7])))
     return float(np.sum(np.asarray(xs, dtype=np.float64)))
 
 
