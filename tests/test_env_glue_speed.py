@@ -22,11 +22,15 @@ def _vectors(rng, n: int, count: int):
 
 
 @pytest.mark.parametrize("n", range(1, 13))
-def test_sum_as_numpy_is_np_sum(n):
+def test_sums_are_np_sum(n):
+    """sum_as_numpy (lists, up to any length) and the observation's compiled _np_sum
+    (arrays of up to 8 values) give np.sum's bits, -0.0 included."""
     rng = np.random.default_rng(n)
-    for v in _vectors(rng, n, 3000):
-        assert np.float64(sum_as_numpy(v.tolist())).tobytes() == np.sum(v).tobytes()  # -0.0 too
-    assert np.float64(sum_as_numpy([-0.0] * n)).tobytes() == np.sum(np.full(n, -0.0)).tobytes()
+    for v in [*_vectors(rng, n, 3000), np.full(n, -0.0)]:
+        want = np.sum(v).tobytes()
+        assert np.float64(sum_as_numpy(v.tolist())).tobytes() == want
+        if n <= N_MAX:
+            assert np.float64(observe._np_sum(v)).tobytes() == want
 
 
 def _shares_numpy(a: np.ndarray) -> np.ndarray:

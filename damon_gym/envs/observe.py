@@ -13,16 +13,7 @@ import numpy as np
 from numba import njit
 
 from damon_gym.caches import bounded_put
-from damon_gym.envs.spaces import (
-    GLOBAL_FEATURES,
-    HIGH,
-    LOW,
-    N_MAX,
-    NF,
-    OBS_BYTES,
-    OBS_DIM,
-    sum_as_numpy,
-)
+from damon_gym.envs.spaces import GLOBAL_FEATURES, HIGH, LOW, N_MAX, NF, OBS_BYTES, OBS_DIM
 from damon_gym.simulation import Simulation
 
 
@@ -106,20 +97,32 @@ def observation(env: ObservedEnv, clip: bool = True, reference: bool = False) ->
     obs[g + 2] = (tried - env._tried0) / cap_sum
     obs[g + 3] = (applied - env._applied0) / OBS_BYTES
     obs[g + 4] = perf.X / peak
-    # the sums of at most 8 values in Python (np.sum's results, without its per-call cost)
     out = _fill_nodes_and_clip(obs, env.nr_nodes, mem.used_frames, mem.page_size, cap, hot,
-                               sum_as_numpy(hot.tolist()), bands, perf.u, perf.latency_ewma_ns,
-                               l0_min, w, sum_as_numpy(w.tolist()), LOW, HIGH)
+                               bands, perf.u, perf.latency_ewma_ns, l0_min, w, LOW, HIGH)
     return out if clip else obs
 
 
 @njit(cache=True, error_model="numpy")
-def _fill_nodes_and_clip(obs, n, used_frames, page_size, cap, hot, hot_sum, bands, u, lat,
-                         l0_min, w, w_sum, low, high):
+def _np_sum(x):
+    """``np.sum`` of at most 8 float64 values, bit for bit (``spaces.sum_as_numpy``'s order:
+    in order below 8, pairs of pairs at 8, both added to 0.0)."""
+    if x.shape[0] == 8:
+        return 0.0 + (((x[0] + x[1]) + (x[2] + x[3])) + ((x[4] + x[5]) + (x[6] + x[7])))
+    t = 0.0
+    for k in range(x.shape[0]):
+        t += x[k]
+    return t
+
+
+@njit(cache=True, error_model="numpy")
+def _fill_nodes_and_clip(obs, n, used_frames, page_size, cap, hot, bands, u, lat, l0_min, w,
+                         low, high):
     """Fill in the per-node features that change (features 1-9 of each node block; the rest
     are the static part's), each the same float operation numpy's array expressions did, and
     return ``obs`` clipped into the Box: one compiled call, as numba's dispatch costs about a
-    microsecond a call."""
+    microsecond a call (and numpy's sum as much, on these few values)."""
+    hot_sum = _np_sum(hot)
+    w_sum = _np_sum(w)
     for i in range(n):
         o = i * NF
         obs[o + 1] = used_frames[i] * page_size / cap[i]
