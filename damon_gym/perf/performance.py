@@ -380,7 +380,9 @@ class PerformanceModel:
         rd, wr, moved, pp, nf, fb = _churn(churn, self.n)
         # per node, numpy's elementwise arithmetic done on Python floats: the same IEEE
         # operations in the same order, without a numpy call per operation on a few values
-        mig_l = [(r + x) / dt_s for r, x in zip(rd, wr, strict=True)]
+        # (indexed: zip(strict=True) costs more than the arithmetic)
+        nodes = range(self.n)
+        mig_l = [(rd[i] + wr[i]) / dt_s for i in nodes]
         mig = np.array(mig_l, dtype=np.float64)
         if kdamond_cpu_s is None:
             kdamond_cpu_s = cfg.migration.cpu_seconds(nf, fb)
@@ -388,9 +390,12 @@ class PerformanceModel:
         z_eff = self.think_ns * (1.0 + cores / cfg.n_app_cores)  # [PM 2.7 item 4]
         # clip_external(ext_bg + mig): max and min give numpy's maximum and minimum here (NaN
         # stays NaN; ext_bg, clipped by numpy, is never -0.0, so neither is the sum)
-        ext = np.array([min(max(e + m, 0.0), c) for e, m, c in
-                        zip(ext_bg.tolist(), mig_l, na.ext_cap.tolist(), strict=True)],
-                       dtype=np.float64) if any(mig_l) else ext_bg
+        if any(mig_l):
+            bgl, cap = ext_bg.tolist(), na.ext_cap.tolist()
+            ext = np.array([min(max(bgl[i] + mig_l[i], 0.0), cap[i]) for i in nodes],
+                           dtype=np.float64)
+        else:
+            ext = ext_bg
         rl = np.asarray(node_rates, dtype=np.float64).reshape(-1).tolist()
         if len(rl) != self.n or not all(0.0 <= r < math.inf for r in rl):
             raise ValueError(f"node_rates: need {self.n} finite values >= 0")
@@ -406,8 +411,8 @@ class PerformanceModel:
             ewma = L.copy()
         else:
             a = cfg.ewma_alpha  # [PM 2.3]
-            ewma = np.array([(1.0 - a) * e + a * x for e, x in
-                             zip(ewma.tolist(), L.tolist(), strict=True)], dtype=np.float64)
+            prev, lat = ewma.tolist(), L.tolist()
+            ewma = np.array([(1.0 - a) * prev[i] + a * lat[i] for i in nodes], dtype=np.float64)
         self.latency_ewma_ns = ewma
         x_star, f_star = float("nan"), None
         perf = float("nan")
