@@ -13,17 +13,28 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from damon_gym.caches import bounded_put
 from damon_gym.damos.quota import DAMON_MAX_AGE_IN_LOG, DAMON_MAX_SUBSCORE, DAMOS_MAX_SCORE
 
 I64_MAX = 2**63 - 1
 KIND_STAT, KIND_HOT, KIND_COLD = 0, 1, 2
 
 
+# read-only arrays by the pattern's values (an online commit may change a running scheme's
+# pattern, so the values are the key, not the object); the few patterns of a process
+_LIMITS: dict[tuple, np.ndarray] = {}
+
+
 def pattern_limits(p) -> np.ndarray:
-    """An AccessPattern's closed ranges as int64 (u64 maxima clipped: regions never exceed)."""
-    return np.array([min(int(v), I64_MAX) for v in (p.min_sz, p.max_sz, p.min_nr_accesses,
-                                                    p.max_nr_accesses, p.min_age, p.max_age)],
-                    dtype=np.int64)
+    """An AccessPattern's closed ranges as int64 (u64 maxima clipped: regions never exceed);
+    read-only, shared by every pattern with the same values."""
+    key = (p.min_sz, p.max_sz, p.min_nr_accesses, p.max_nr_accesses, p.min_age, p.max_age)
+    lim = _LIMITS.get(key)
+    if lim is None:
+        lim = np.array([min(int(v), I64_MAX) for v in key], dtype=np.int64)
+        lim.flags.writeable = False
+        bounded_put(_LIMITS, key, lim, 256)
+    return lim
 
 
 @njit(cache=True, error_model="numpy")
