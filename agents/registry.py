@@ -176,20 +176,27 @@ def check_policy(name: str) -> str:
 
 def make_agent(name_or_spec: str, env: gym.Env):
     """The agent ``name_or_spec`` (``NAME`` or ``NAME:ARG``) for ``env``."""
-    name, arg = parse_spec(name_or_spec)
+    name, arg = check_spec(name_or_spec)
     if name in ALGOS:
         from .learned import make_learned_agent
 
         return make_learned_agent(name_or_spec, env)
-    if arg is not None:  # every ARG is a number
+    return AGENTS[name].factory(env, arg)
+
+
+def check_spec(name_or_spec: str) -> tuple[str, str | None]:
+    """``parse_spec`` and, for a registered agent's ARG, that it is a positive number (every
+    ARG is one); a ValueError naming the agent and what ARG means otherwise."""
+    name, arg = parse_spec(name_or_spec)
+    if arg is not None and name not in ALGOS:
         try:
-            ok = np.isfinite(float(arg)) and float(arg) > 0
+            ok = bool(np.isfinite(float(arg))) and float(arg) > 0
         except ValueError:
             ok = False
         if not ok:
             raise ValueError(f"agent: {name_or_spec!r}: ARG must be a positive number, the "
                              f"{AGENTS[name].arg}")
-    return AGENTS[name].factory(env, arg)
+    return name, arg
 
 
 def allocation_mempolicy(name_or_spec: str, topology) -> dict | None:

@@ -19,6 +19,7 @@ from damon_gym.evaluation.eval import (
     agent_api,
     b2_name,
     evaluate,
+    resolve_agents,
     row_key,
 )
 from damon_gym.evaluation.summary import t975
@@ -181,6 +182,16 @@ def test_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch):
     assert _eval(tmp_path / "y", "--suite", "smoke", "--backend", "ray") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install" in err[0] and "ray" in err[0]
+
+
+def test_agent_specs_with_an_argument_are_accepted_and_checked():
+    """NAME:ARG as the registry defines it (instant-oracle:0.1 is one agent, not a model)."""
+    assert resolve_agents("instant-oracle:0.1,b4-colloid,b2m-bw-weights-migrate:50") == [
+        "instant-oracle:0.1", "b4-colloid", "b2m-bw-weights-migrate:50"]
+    for bad, says in (("instant-oracle:x", "positive number"), ("instant-oracle:-1", "positive"),
+                      ("b4-colloid:2", "takes no argument"), ("nope:2", "not registered")):
+        with pytest.raises(ValueError, match=says):
+            resolve_agents(bad)
 
 
 @pytest.mark.slow

@@ -38,7 +38,8 @@ GIB = float(2**30)
 
 # -- agents -------------------------------------------------------------------------------------
 def resolve_agents(spec: str) -> list[str]:
-    """``all`` (every registered name) or a comma-separated list of registered names and
+    """``all`` (every registered name) or a comma-separated list of registered names, their
+    ``NAME:ARG`` forms (``instant-oracle:0.1``; ``damon-gym agents`` says which take one) and
     trained models (``ppo:PATH``, agents/learned.py)."""
     names_fn, _ = agent_api()
     known = names_fn()
@@ -47,12 +48,20 @@ def resolve_agents(spec: str) -> list[str]:
     names = [n.strip() for n in spec.split(",")]
     if not all(names):
         raise ValueError(f"agents: {spec!r} has an empty name; expected all or a,b,...")
+    from damon_gym.agents.registry import check_spec
     from damon_gym.training import check_learned_spec, is_learned_spec
 
     names = [check_learned_spec(n) if is_learned_spec(n) else n for n in names]
-    bad = [n for n in names if n not in known and not is_learned_spec(n)]
+    bad = [n for n in names if n not in known and not is_learned_spec(n)
+           and n.partition(":")[0] not in known]
     if bad:
         raise ValueError(f"agents: {', '.join(bad)} not registered; known: {', '.join(known)}")
+    for n in names:
+        if ":" in n and not is_learned_spec(n):
+            try:
+                check_spec(n)
+            except ValueError as e:
+                raise ValueError(f"agents: {str(e).removeprefix('agent: ')}") from None
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ValueError(f"agents: {', '.join(dup)} given more than once")
