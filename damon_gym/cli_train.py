@@ -12,6 +12,7 @@ from pathlib import Path
 EXAMPLES = """examples:
   damon-gym train --task Interleave --algo ppo --suite train --steps 300000 --out models/interleave
   damon-gym train --task Interleave --algo ppo --out models/interleave --resume
+  damon-gym train --task Tiering --algo ppo --imitate instant-oracle --steps 0 --out out/bc
   damon-gym train --task Interleave --algo ppo --steps 20000 --out out/tune --backend ray \\
       --trials 4 --sweep learning_rate=1e-4,3e-4
 """
@@ -59,7 +60,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                    subproc=args.vec_env == "subproc",
                    progress=not args.no_progress and sys.stderr.isatty(),
                    verbose=args.verbose, threads=args.threads,
-                   trained_agent=Path(args.trained_agent) if args.trained_agent else None)
+                   trained_agent=Path(args.trained_agent) if args.trained_agent else None,
+                   imitate=args.imitate, imitate_steps=args.imitate_steps,
+                   imitate_epochs=args.imitate_epochs)
     if args.backend == "ray":
         from damon_gym.training.tune import tune_trials
 
@@ -73,8 +76,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     run = check_run(run)
     res = resolve_config(run)  # bad hyperparameters fail here, before any env is built
+    steps = 0 if run.steps == 0 else res.n_timesteps
+    imitation = (f"imitating {run.imitate} over {run.imitate_steps:,} steps, then "
+                 if run.imitate else "")
     print(f"training {res.algo.upper()} on {run.env_id} (suite {run.suite}, "
-          f"{res.n_envs} envs, {res.n_timesteps:,} steps{', resumed' if run.resume else ''}) "
+          f"{res.n_envs} envs, {imitation}{steps:,} steps{', resumed' if run.resume else ''}) "
           f"-> {run.out}", flush=True)
     from damon_gym.training.train import train
 
@@ -124,6 +130,15 @@ def add_parser(sub) -> None:
     tr.add_argument("-i", "--trained-agent", default=None, metavar="PATH",
                     help="start from this model (.zip, or a training folder's model.zip) and "
                          "train it on with the config's hyperparameters (rl-zoo3's option)")
+    tr.add_argument("--imitate", default=None, metavar="AGENT",
+                    help="start the new model from AGENT's play (behaviour cloning on the "
+                    "training suite; any agent of `damon-gym agents`, NAME:ARG too); "
+                    "--steps 0 keeps the cloned policy as it is")
+    tr.add_argument("--imitate-steps", type=int, default=20_000,
+                    help="with --imitate: steps of the agent's play to learn from (default "
+                    "20000)")
+    tr.add_argument("--imitate-epochs", type=int, default=30,
+                    help="with --imitate: passes over them (default 30)")
     tr.add_argument("--config", default=None,
                     help="a hyperparameter file in rl-zoo3's format (default "
                     "configs/agents/ALGO.yml)")

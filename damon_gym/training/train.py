@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from damon_gym.training import ALGOS
+from damon_gym.training import ALGOS, check_learned_spec, is_learned_spec
 from damon_gym.training.config import (
     Resolved,
     TrainConfigError,
@@ -63,6 +63,9 @@ class TrainRun:
     verbose: int = 0
     threads: int = 1
     trained_agent: Path | None = None
+    imitate: str | None = None
+    imitate_steps: int = 20_000
+    imitate_epochs: int = 30
     overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -92,7 +95,8 @@ def check_run(run: TrainRun) -> TrainRun:
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             raise TrainConfigError(f"{name}: {v!r}; allowed: an int in [{lo}, {hi:,}]")
 
-    whole("steps", run.steps, 1, 10**9, none_ok=True)
+    # --steps 0: the imitation alone (the cloned policy, no reinforcement learning after it)
+    whole("steps", run.steps, 0 if run.imitate else 1, 10**9, none_ok=True)
     whole("seed", run.seed, 0, MAX_SEED)
     whole("eval-freq", run.eval_freq, 0, 10**9)
     whole("eval-episodes", run.eval_episodes, 1, 10_000)
@@ -120,6 +124,10 @@ def check_run(run: TrainRun) -> TrainRun:
             raise TrainConfigError("trained-agent: not with --resume (a resumed run continues "
                                    "its own checkpoint)")
         run = dataclasses.replace(run, trained_agent=ta)
+    if run.imitate is not None:
+        _check_imitation(run)
+        whole("imitate-steps", run.imitate_steps, 1, 10**7)
+        whole("imitate-epochs", run.imitate_epochs, 1, 1000)
     if run.config is not None and not Path(run.config).is_file():
         raise TrainConfigError(f"config: {run.config}: no such file")
     out = run.out
@@ -135,12 +143,37 @@ def check_run(run: TrainRun) -> TrainRun:
     return run
 
 
+def _check_imitation(run: TrainRun) -> None:
+    """--imitate: an on-policy algorithm, a fresh model, and an agent the registry makes."""
+    from damon_gym.training.imitation import IMITATE_ALGOS
+
+    if run.algo not in IMITATE_ALGOS:
+        raise TrainConfigError(f"imitate: not with --algo {run.algo}; allowed with "
+                               f"{', '.join(IMITATE_ALGOS)} (a policy with an action mean)")
+    if run.resume or run.trained_agent is not None:
+        raise TrainConfigError("imitate: only for a new model (not with --resume or "
+                               "--trained-agent, whose policy is trained already)")
+    from damon_gym.agents.registry import check_spec
+
+    spec = str(run.imitate)
+    try:
+        check_spec(spec)
+    except ValueError as e:
+        raise TrainConfigError(f"imitate: {str(e).removeprefix('agent: ')}") from None
+    if is_learned_spec(spec):
+        try:
+            check_learned_spec(spec)
+        except ValueError as e:
+            raise TrainConfigError(f"imitate: {str(e).removeprefix('agent: ')}") from None
+
+
 def resolve_config(run: TrainRun) -> Resolved:
     raw = load_hyperparams(run.algo, run.env_id, run.config)
     raw.update(run.overrides)
     if run.n_envs is not None:
         raw["n_envs"] = run.n_envs
-    res = Resolved(run.algo, raw).with_steps(run.steps)
+    # --steps 0 (imitation alone) learns nothing after it; the config's budget stays resolved
+    res = Resolved(run.algo, raw).with_steps(run.steps or None)
     if res.normalize is not None and "gamma" in res.algo_kwargs:
         res.normalize.setdefault("gamma", res.algo_kwargs["gamma"])  # as rl-zoo3 does
     return res
@@ -254,6 +287,12 @@ def train(run: TrainRun, report=None) -> dict[str, Any]:
                     policy_kwargs=res.policy_kwargs or None, **res.algo_kwargs)
         done_steps = 0
     model.set_logger(logger)
+    imitation = None
+    if run.imitate is not None:
+        from damon_gym.training.imitation import imitate
+
+        imitation = imitate(model, run.env_id, run.imitate, run.suite, run.imitate_steps,
+                            run.imitate_epochs, run.seed, res.env_kwargs)
 
     info_cb = InfoLoggerCallback(every=max(1, 1000 // res.n_envs))
     callbacks: list = [info_cb, AtomicCheckpointCallback(out, run.checkpoint_freq)]
@@ -266,7 +305,7 @@ def train(run: TrainRun, report=None) -> dict[str, Any]:
         callbacks.append(eval_cb)
         if report is not None:
             callbacks.append(_ReportCallback(eval_cb, report))
-    remaining = res.n_timesteps - done_steps
+    remaining = (0 if run.steps == 0 else res.n_timesteps) - done_steps
     try:
         if remaining > 0:
             model.learn(total_timesteps=remaining, callback=callbacks,
@@ -275,6 +314,8 @@ def train(run: TrainRun, report=None) -> dict[str, Any]:
         write_checkpoint(model, out)  # a whole checkpoint to --resume from
         raise
     write_checkpoint(model, out)
+    if eval_cb is not None and remaining <= 0:
+        eval_cb.init_callback(model)  # learn() did not run (--steps 0, or nothing left)
     final = eval_cb.evaluate() if eval_cb is not None else None
     if report is not None and final is not None:
         report(dict(final, final=True))
@@ -315,6 +356,7 @@ def train(run: TrainRun, report=None) -> dict[str, Any]:
                "resumed": bool(run.resume),
                "trained_agent": str(run.trained_agent) if run.trained_agent else
                prev.get("trained_agent"),
+               "imitation": imitation if imitation is not None else prev.get("imitation"),
                "train_suite": run.suite,
                "eval_suite": run.eval_suite, "eval_episodes": run.eval_episodes,
                "evaluations": history, "final_eval": final,
