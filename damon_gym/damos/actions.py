@@ -36,7 +36,7 @@ from damon_gym.damos.walk import (
     walk_capacity,
 )
 from damon_gym.memory.migration import book_page_groups
-from damon_gym.perf.performance import MigrationCost
+from damon_gym.perf.migration_cost import MigrationCost
 
 if TYPE_CHECKING:
     from damon_gym.damon.core import Context, Target
