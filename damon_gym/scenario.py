@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
@@ -51,6 +52,9 @@ from damon_gym.scenario_workload import WorkloadSpec, make_background
 from damon_gym.units import UnitError, parse_seconds, parse_size
 from damon_gym.workloads.background import BackgroundTrace
 from damon_gym.workloads.presets import deep_merge
+
+if TYPE_CHECKING:  # pydantic's own return type of model_copy (typing.Self from 3.11)
+    from typing_extensions import Self
 
 #: documentation-only fields, left out of the content hash
 DOC_FIELDS = ("name", "description", "stresses", "regime")
@@ -167,6 +171,15 @@ class Scenario(BaseModel):
         return v
 
     # -- randomisation ----------------------------------------------------------------------
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Self:
+        """pydantic's copy; one that replaces the workload or the background is no longer
+        known to be concrete (``_concrete``), so ``is_randomized`` walks it again."""
+        out = super().model_copy(update=update, deep=deep)
+        if update and {"workload", "background"} & set(update):
+            out._concrete = False
+        return out
+
     @property
     def is_randomized(self) -> bool:
         """Whether the workload or background still holds distributions to draw."""

@@ -131,6 +131,8 @@ def test_resolved_scenario_known_concrete_without_a_walk(monkeypatch):
     assert not a.is_randomized and not b.is_randomized and not walks
     assert sc.is_randomized and walks  # the base still holds its distributions
     assert scenario_mod.Scenario.model_validate(a.model_dump(by_alias=True)).is_randomized
+    walks.clear()  # a copy with another workload is walked again
+    assert a.model_copy(update={"workload": sc.workload}).is_randomized and walks
 
 
 def test_randomised_phase_length_and_theta_reach_the_workload():
