@@ -17,11 +17,15 @@ __version__ = "0.1.0"
 
 
 def _register() -> None:
+    # importing the registration module registers the ids. When Gymnasium's import was the
+    # registration module's own (``import damon_gym.envs...`` before Gymnasium), the module is
+    # still half-run here: the import below returns it as it is, and it registers when done.
     try:
-        from damon_gym.envs.registration import register_envs
-    except ImportError:  # gymnasium missing: the simulator still works
-        return
-    register_envs()
+        import damon_gym.envs.registration  # noqa: F401
+    except ModuleNotFoundError as e:
+        if e.name != "gymnasium":
+            raise
+        # gymnasium missing: the simulator still works
 
 
 class _RegisterAfterGymnasium(importlib.abc.MetaPathFinder):

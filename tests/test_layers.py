@@ -61,6 +61,20 @@ def test_registering_the_ids_loads_neither_envs_nor_simulator(order):
     assert not heavy, f"registration loaded {heavy}"
 
 
+@pytest.mark.parametrize("first", ["import damon_gym.envs.tasks", "import damon_gym.envs",
+                                   "import gymnasium; import damon_gym",
+                                   "import damon_gym; import gymnasium"])
+def test_ids_registered_whatever_is_imported_first(first):
+    """The ids exist after any import order, including one where the package's own env
+    modules bring Gymnasium in (the registration module is then half-run when Gymnasium's
+    import hook fires)."""
+    out = loaded_after(first + """
+import gymnasium
+result = sorted(k for k in gymnasium.registry if k.startswith("DamonGym/"))[:1]
+""")
+    assert out["result"] == ["DamonGym/Interleave-Anchor1StreamSpr1to1-v0"]
+
+
 def test_make_loads_the_simulator():
     """The positive control of the test above: after gym.make the simulator is loaded."""
     out = loaded_after("""

@@ -133,3 +133,8 @@ def scenario_durations() -> dict[str, float]:
         return 10.0
 
     return {name: duration(name) for name in sorted(raw)}
+
+
+# importing this module registers the ids (what ``import damon_gym`` relies on, also when
+# this module is the one that imports Gymnasium; registering twice changes nothing)
+register_envs()
