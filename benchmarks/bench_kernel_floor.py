@@ -24,8 +24,10 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gymnasium as gym  # noqa: E402
+from bench_envs import play  # noqa: E402
 from numba.core.registry import CPUDispatcher  # noqa: E402
 
 import damon_gym  # noqa: E402,F401
@@ -35,16 +37,8 @@ KERNEL = "run_windows_p"
 
 
 def _play(env: gym.Env, n: int, seed: int) -> float:
-    """Thread CPU seconds of ``n`` random steps (reset without a seed at an episode's end)."""
-    env.reset(seed=seed)
-    env.action_space.seed(seed)
-    acts = [env.action_space.sample() for _ in range(n)]
-    t0 = time.thread_time()
-    for a in acts:
-        _, _, te, tr, _ = env.step(a)
-        if te or tr:
-            env.reset()
-    return time.thread_time() - t0
+    """Thread CPU seconds of ``n`` random steps (``bench_envs.play``)."""
+    return play(env, n, seed, clock=time.thread_time)
 
 
 def _cartpole_rate(n: int = 20000) -> float:

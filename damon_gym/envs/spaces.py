@@ -116,7 +116,7 @@ def quantise_shares(s: list[float], total: int) -> list[int]:
 
 def prefs_to_shares(prefs: list[float]) -> list[float]:
     """The weight shares of the preferences ``prefs`` (floats, one per node)."""
-    p = [(-1.0 if x < -1.0 else (1.0 if x > 1.0 else x)) + 1.0 for x in prefs]  # _clip1, inline
+    p = [_clip1(x) + 1.0 for x in prefs]
     t = sum_as_numpy(p)
     return [x / t for x in p] if t > 0 else [1.0 / len(p)] * len(p)
 
