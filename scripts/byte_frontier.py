@@ -1,0 +1,318 @@
+"""How much perf_norm the instant oracle's own migrations can buy per migrated byte.
+
+Issue 12's bar asks a learned agent for 3 % more perf_norm than the best heuristic with no more
+migrated bytes. ``scripts/budget_bound.py`` mixes whole evaluated plays per scenario; this
+script asks the finer question of the oracle itself: for each episode of a suite it plays the
+instant oracle (which reads the optimum from ``info`` and migrates toward it, DAMOS moving the
+hottest regions first), records every step's perf_norm and migrated bytes and splits the
+episode at its phase changes (``env.phase_times()``). Within a phase, a play may take the
+oracle's first ``c`` steps of moves and then hold: it is credited with the oracle's perf_norm
+over those ``c`` steps and, for the rest of the phase, with the perf_norm the oracle showed at
+step ``c``. Choosing one cut per phase with hindsight under a byte budget (greedily along each
+phase's upper concave hull, by the gain in the suite's objective per byte) gives the frontier:
+the best geometric mean over the scenarios of the seed-mean perf_norm for each budget.
+
+The credit is optimistic on purpose: the held perf_norm includes step ``c``'s own move, and a
+cut play starts the next phase where the oracle's full play left it, with the oracle's free
+choices (interleave weights) and none of the cost of having moved less. So the frontier is an
+estimate from above of what moving the oracle's pages, fewer of them, can reach -- not a proof
+about every play, but the oracle moves toward the true optimum hottest-first, which is where
+a byte buys the most.
+
+    python scripts/byte_frontier.py --task Tiering --seeds 5 \
+        --results out/eval/tiering/results.jsonl --reference b4-colloid \
+        [--suite test] [--jobs 2] [--out docs/byte_frontier_tiering]
+
+``--out PATH`` writes ``PATH.json`` (the frontier, the reference and each episode's oracle
+play) and ``PATH.png`` (the frontier with the evaluated agents' plays and the bar).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+GIB = 2**30
+
+
+# -- the oracle's plays --------------------------------------------------------------------
+def play_oracle(task: str, scenario: str, seed: int, agent: str = "instant-oracle") -> dict:
+    """One episode of ``agent``: per step perf_norm, migrated bytes and phase index."""
+    import gymnasium as gym
+
+    import damon_gym  # noqa: F401  (registers the ids)
+    from damon_gym.evaluation.jobs import agent_api
+
+    _, make_agent = agent_api()
+    env = gym.make(f"DamonGym/{task}-v0", disable_env_checker=True, scenario=scenario).unwrapped
+    player = make_agent(agent, env)
+    player.reset(seed)
+    obs, info = env.reset(seed=seed, options={"scenario": scenario, "seed": seed})
+    changes = env.phase_times()
+    perf, moved, phase = [], [], []
+    done = False
+    while not done:
+        t = float(info["time_s"])
+        obs, _, term, trunc, info = env.step(player.act(obs, info))
+        done = term or trunc
+        perf.append(float(info["perf_norm"]))
+        moved.append(int(info["migrated_bytes"]))
+        phase.append(sum(1 for c in changes if c <= t))
+    env.close()
+    return {"scenario": scenario, "seed": seed, "perf": perf, "moved": moved, "phase": phase}
+
+
+# -- cuts, hulls and the allocation ---------------------------------------------------------
+def phase_spans(phase: list[int]) -> list[tuple[int, int]]:
+    """[start, end) step spans of consecutive equal phase indices."""
+    spans, start = [], 0
+    for i in range(1, len(phase) + 1):
+        if i == len(phase) or phase[i] != phase[start]:
+            spans.append((start, i))
+            start = i
+    return spans
+
+
+def cut_curve(perf: list[float], moved: list[int]) -> list[tuple[int, float]]:
+    """(bytes, perf_norm summed over the phase) of each cut c = 0..L of one phase: the first
+    c steps as played, then the perf_norm of step c (of the last step for c = L) held."""
+    n = len(perf)
+    out = []
+    done_bytes, done_perf = 0, 0.0
+    for c in range(n + 1):
+        held = perf[min(c, n - 1)]
+        out.append((done_bytes, done_perf + (n - c) * held))
+        if c < n:
+            done_bytes += moved[c]
+            done_perf += perf[c]
+    return out
+
+
+def upper_hull(curve: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The upper concave hull of the points from the zero-byte cut on: what a budget can buy
+    along them (a point above the hull's chord is never skipped, one below never chosen)."""
+    start = curve[0]
+    pts = sorted({p for p in curve if p[0] >= start[0]}, key=lambda p: (p[0], -p[1]))
+    best: dict[int, float] = {}
+    for b, v in pts:
+        best[b] = max(v, best.get(b, -math.inf))
+    pts = [(b, best[b]) for b in sorted(best)]
+    hull: list[tuple[int, float]] = []
+    for p in pts:
+        if hull and p[1] <= hull[-1][1]:
+            continue  # more bytes for no more perf
+        while len(hull) >= 2:
+            (b0, v0), (b1, v1) = hull[-2], hull[-1]
+            # drop the middle point if it lies on or below the chord from hull[-2] to p
+            if (v1 - v0) * (p[0] - b0) <= (p[1] - v0) * (b1 - b0):
+                hull.pop()
+            else:
+                break
+        hull.append(p)
+    return hull
+
+
+def frontier(episodes: list[dict], budget_gib_per_episode: float | None = None,
+             chunks: int = 2000) -> list[dict]:
+    """The most the suite's objective (the geomean over scenarios of the seed-mean perf_norm)
+    can gain from the phases' cuts per migrated byte: water-filling along every phase's upper
+    concave hull, a chunk of bytes at a time to the phase whose next byte gains the objective
+    most, a hull's segment taken in part where the chunk or the budget ends inside it (the
+    continuous relaxation of choosing one cut per phase, so an estimate from above of the
+    best choice; within one chunk's gain of the relaxation's optimum). ``episodes``: dicts
+    with ``scenario``, ``perf``, ``moved``, ``phase``. Returns the points: GiB per episode and
+    geomean, from every phase held at its start to every hull's end or the budget (the last
+    point is then the allocation's)."""
+    by_sc: dict[str, list[int]] = defaultdict(list)
+    hulls, owner, steps = [], [], []
+    for e, ep in enumerate(episodes):
+        by_sc[ep["scenario"]].append(e)
+        steps.append(len(ep["perf"]))
+        for a, b in phase_spans(ep["phase"]):
+            hulls.append(upper_hull(cut_curve(ep["perf"][a:b], ep["moved"][a:b])))
+            owner.append(e)
+    ep_sum = [0.0] * len(episodes)
+    for h, e in zip(hulls, owner, strict=True):
+        ep_sum[e] += h[0][1]
+    total = sum(h[-1][0] - h[0][0] for h in hulls)
+    budget = total if budget_gib_per_episode is None else \
+        min(total, budget_gib_per_episode * GIB * len(episodes))
+    chunk = max(total / chunks, 1.0)
+    nxt = [1] * len(hulls)
+    into = [0.0] * len(hulls)  # bytes taken of hull k's current segment
+    spent = 0.0
+
+    def sc_mean(sc: str) -> float:
+        ids = by_sc[sc]
+        return sum(ep_sum[e] / steps[e] for e in ids) / len(ids)
+
+    def geo() -> float:
+        return math.exp(sum(math.log(sc_mean(s)) for s in by_sc) / len(by_sc))
+
+    points = [{"gib_per_episode": 0.0, "geomean": geo()}]
+    while spent < budget - 1e-6:
+        best, best_rate = -1, 0.0
+        means = {s: sc_mean(s) for s in by_sc}
+        for k, h in enumerate(hulls):
+            if nxt[k] >= len(h):
+                continue
+            (b0, v0), (b1, v1) = h[nxt[k] - 1], h[nxt[k]]
+            sc = episodes[owner[k]]["scenario"]
+            # d(ln mean_sc)/d(bytes) along this segment
+            rate = (v1 - v0) / (b1 - b0) / steps[owner[k]] / len(by_sc[sc]) / means[sc]
+            if rate > best_rate:
+                best, best_rate = k, rate
+        if best < 0:
+            break
+        h = hulls[best]
+        (b0, v0), (b1, v1) = h[nxt[best] - 1], h[nxt[best]]
+        take = min(chunk, (b1 - b0) - into[best], budget - spent)
+        into[best] += take
+        spent += take
+        ep_sum[owner[best]] += (v1 - v0) * take / (b1 - b0)
+        if into[best] >= (b1 - b0) - 1e-6:
+            nxt[best] += 1
+            into[best] = 0.0
+        points.append({"gib_per_episode": spent / GIB / len(episodes), "geomean": geo()})
+    return points
+
+
+def as_played(episodes: list[dict]) -> dict:
+    """The plays themselves, uncut: geomean over scenarios of the seed-mean perf_norm and mean
+    GiB per episode."""
+    sc: dict[str, list[float]] = defaultdict(list)
+    for ep in episodes:
+        sc[ep["scenario"]].append(sum(ep["perf"]) / len(ep["perf"]))
+    geo = math.exp(sum(math.log(sum(v) / len(v)) for v in sc.values()) / len(sc))
+    return {"geomean": geo,
+            "gib_per_episode": sum(sum(ep["moved"]) for ep in episodes) / GIB / len(episodes)}
+
+
+# -- evaluated plays -----------------------------------------------------------------------
+def evaluated(rows: list[dict], episodes: set[tuple[str, int]]) -> dict[str, dict]:
+    """Each agent of an eval results file on exactly ``episodes``: its geomean over scenarios
+    of the seed-mean perf_norm and its mean GiB per episode (budget_bound's measure)."""
+    per: dict[str, dict[tuple[str, int], dict]] = defaultdict(dict)
+    for r in rows:
+        key = (r["scenario_name"], r["seed"])
+        if key in episodes:
+            per[r["agent"]].setdefault(key, r)
+    out = {}
+    for agent, got in per.items():
+        if set(got) != episodes:
+            continue
+        sc: dict[str, list[float]] = defaultdict(list)
+        for (s, _), r in got.items():
+            sc[s].append(r["perf_norm_mean"])
+        geo = math.exp(sum(math.log(sum(v) / len(v)) for v in sc.values()) / len(sc))
+        out[agent] = {"geomean": geo,
+                      "gib_per_episode": sum(r["migrated_gib"] for r in got.values()) / len(got)}
+    return out
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _plot(path: Path, task: str, points: list[dict], plays: dict[str, dict], ref: str,
+          bar: float, oracle_floor: float) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot([p["gib_per_episode"] for p in points], [p["geomean"] for p in points],
+            color="C0", label="oracle's moves cut per phase (hindsight)")
+    for name, p in plays.items():
+        ax.scatter(p["gib_per_episode"], p["geomean"], s=14,
+                   color="C3" if name == ref else "0.4", zorder=3)
+        label = name.replace("ppo:out/train/", "ppo:").replace("ppo:models/", "ppo:")
+        ax.annotate(label, (p["gib_per_episode"], p["geomean"]), fontsize=6,
+                    xytext=(3, 2), textcoords="offset points", rotation=20)
+    budget = plays[ref]["gib_per_episode"]
+    ax.fill_between([0, budget], max(bar, oracle_floor), 1.0, color="C2", alpha=0.15,
+                    label="issue 12's bar")
+    ax.set_xlabel("migrated GiB per episode")
+    ax.set_ylabel("perf_norm geomean over scenarios")
+    ax.set_title(f"{task}: perf_norm per migrated byte (test suite)")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_xscale("symlog", linthresh=1.0)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    _write_atomic(path, buf.getvalue())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", required=True, choices=("Interleave", "Tiering", "Joint"))
+    ap.add_argument("--suite", default="test")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--results", type=Path, required=True,
+                    help="a damon-gym eval results.jsonl of the same suite and seeds")
+    ap.add_argument("--reference", required=True,
+                    help="the agent of --results whose migrated bytes are the budget")
+    ap.add_argument("--oracle", default="instant-oracle",
+                    help="the play to cut (default: instant-oracle)")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--out", type=Path, help="write OUT.json and OUT.png")
+    args = ap.parse_args()
+    if args.jobs < 1:
+        raise SystemExit(f"--jobs: {args.jobs}; expected an int >= 1")
+    from damon_gym.cli_eval import episodes_for
+
+    eps = episodes_for(args.task, args.suite, [], args.seeds)
+    rows = [json.loads(x) for x in args.results.read_text().splitlines() if x.strip()]
+    plays = evaluated(rows, set(eps))
+    if args.reference not in plays:
+        raise SystemExit(f"--reference: {args.reference!r} has no row for every episode of "
+                         f"{args.results}; complete there: {', '.join(sorted(plays))}")
+    with ProcessPoolExecutor(args.jobs) as pool:
+        played = list(pool.map(play_oracle, [args.task] * len(eps), [s for s, _ in eps],
+                               [seed for _, seed in eps], [args.oracle] * len(eps)))
+    points = frontier(played)
+    ref = plays[args.reference]
+    best = frontier(played, ref["gib_per_episode"])[-1]
+    full = as_played(played)
+    oracle_floor = 0.9 * full["geomean"]
+    bar = 1.03 * ref["geomean"]
+    res = {"task": args.task, "suite": args.suite, "seeds": args.seeds,
+           "oracle": args.oracle, "reference": args.reference, "reference_play": ref,
+           "bar_geomean": bar, "oracle_geomean": full["geomean"],
+           "oracle_gib_per_episode": full["gib_per_episode"],
+           "best_within_reference_bytes": best,
+           "best_over_reference": best["geomean"] / ref["geomean"],
+           "frontier": points, "plays": plays,
+           "episodes": [{k: ep[k] for k in ("scenario", "seed")} for ep in played]}
+    print(f"{args.task}: {args.reference} {ref['geomean']:.4f} with "
+          f"{ref['gib_per_episode']:.2f} GiB per episode; the bar: >= {bar:.4f} "
+          f"(and >= {oracle_floor:.4f}, 90 % of the oracle) within those bytes")
+    print(f"{args.oracle} as played: {full['geomean']:.4f} with "
+          f"{full['gib_per_episode']:.2f} GiB per episode")
+    print(f"its moves cut per phase within {ref['gib_per_episode']:.2f} GiB per episode: "
+          f"{best['geomean']:.4f} ({res['best_over_reference']:.4f} x the reference), "
+          f"{best['gib_per_episode']:.2f} GiB")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(args.out.with_suffix(".json"),
+                      (json.dumps(res, indent=1) + "\n").encode())
+        _plot(args.out.with_suffix(".png"), args.task, points, plays, args.reference, bar,
+              oracle_floor)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
