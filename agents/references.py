@@ -1,4 +1,4 @@
-"""Reference policies: constant actions, the instant oracle and the phase oracle.
+"""Reference policies: constant actions, the instant, burst and phase oracles.
 
 They bound what a learner can reach on a scenario (docs/headroom.md). The constants read
 nothing; the oracles read ground truth that no real system has, and say so:
@@ -18,6 +18,8 @@ nothing; the oracles read ground truth that no real system has, and say so:
   on the fast node (10 % free, 99.9 % used targets); while holding, ``quota_min`` and targets
   that ask for nothing while the fast node is full (0.1 % free, 50 % used). Joint: both. It
   pays its churn like any policy.
+* ``BurstOracleAgent``: the instant oracle moving only from a drop of perf_norm below a
+  threshold until its move ends: the oracle's migrations spent where they buy the most.
 * ``PhaseOracleAgent``: a schedule of policies switched at the scenario's phase changes
   (``env.phase_times()``): for each phase, the best of the grid's constants and the instant
   oracle from the state the earlier phases left, as ``damon-gym headroom`` finds it on the
@@ -187,6 +189,7 @@ class InstantOracleAgent:
         self.task = _task(self.base)
         self.weights = _MoveOrHold(tolerance, patience)
         self.tier = _MoveOrHold(tier_tolerance, patience)
+        self.moving = False
 
     def reset(self, seed: int | None = None) -> None:
         self.weights.reset()
@@ -198,6 +201,12 @@ class InstantOracleAgent:
         return self
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        return self.decide(info, allow_moves=True)
+
+    def decide(self, info: dict[str, Any], allow_moves: bool) -> np.ndarray:
+        """The oracle's action; with ``allow_moves`` False its hold action instead of a move
+        (the move-or-hold rules still see the step). ``self.moving``: whether the rules
+        asked for a move."""
         base = self.base
         n = base.nr_nodes
         f_star = np.asarray(info["f_star"][:n], dtype=np.float64)
@@ -205,20 +214,56 @@ class InstantOracleAgent:
         if f_star.sum() <= 0:  # no optimum known (idle or before the first step): hold
             f_star = shares if shares.sum() > 0 else np.ones(n) / n
         parts = []
+        self.moving = False
         if self.task in ("Interleave", "Joint"):
             target = np.asarray(quantise_weights(f_star, base.weight_total))
             move = self.weights(target, float(np.abs(f_star - shares).max()))
-            parts.append(interleave_action(base, f_star,
-                                           base.quota_max if move else base.quota_min))
+            self.moving |= move
+            parts.append(interleave_action(base, f_star, base.quota_max if move and allow_moves
+                                           else base.quota_min))
         if self.task in ("Tiering", "Joint"):
             fast = base.topology.cpu_node
             target = np.round(f_star[fast] / 0.01).astype(np.int64)  # the optimum, to 1 %
-            if self.tier(np.array([target]), float(f_star[fast] - shares[fast])):
-                # room on the fast node, then fill it
+            move = self.tier(np.array([target]), float(f_star[fast] - shares[fast]))
+            self.moving |= move
+            if move and allow_moves:  # room on the fast node, then fill it
                 parts.append(tiering_action(base, base.quota_max, base.quota_max, 1000, 9990))
             else:  # targets that ask for nothing while the fast node is full: hold still
                 parts.append(tiering_action(base, base.quota_min, base.quota_min, 10, 5000))
         return np.concatenate(parts).astype(np.float32)
+
+
+class BurstOracleAgent(InstantOracleAgent):
+    """The instant oracle spending its migrations where a byte buys the most: it holds (the
+    oracle's hold action, dests weights still following the optimum) until the previous
+    step's perf_norm (``info["perf_norm"]``, ground truth) falls below ``threshold``, then
+    moves as the oracle does until the oracle's own move ends with perf_norm back at or
+    above ``threshold``. Big drops -- a phase's new hot data on the slow nodes -- are
+    repaired at once; small gaps, which cost as many bytes for less, are left
+    (scripts/byte_frontier.py, docs/training.md)."""
+
+    name = "burst-oracle"
+
+    def __init__(self, env: gym.Env, threshold: float = 0.3, **kw: Any) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"burst-oracle: threshold {threshold!r} is out of range; "
+                             "expected 0 < threshold <= 1 (a perf_norm)")
+        super().__init__(env, **kw)
+        self.threshold = threshold
+        self.bursting = False
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self.bursting = False
+
+    def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        perf = float(info.get("perf_norm", 1.0))
+        if perf < self.threshold:
+            self.bursting = True
+        action = self.decide(info, allow_moves=self.bursting)
+        if self.bursting and not self.moving and perf >= self.threshold:
+            self.bursting = False  # the move is over: ``action`` is already the hold
+        return action
 
 
 class PhaseOracleAgent:

@@ -53,6 +53,12 @@ def _instant_oracle(env, arg):
         env, tolerance=float(arg), tier_tolerance=float(arg))
 
 
+def _burst_oracle(env, arg):
+    from damon_gym.agents.references import BurstOracleAgent
+
+    return BurstOracleAgent(env) if arg is None else BurstOracleAgent(env, float(arg))
+
+
 def _cls(module: str, name: str):
     def make(env, arg):
         import importlib
@@ -123,6 +129,11 @@ AGENTS: dict[str, AgentEntry] = {
                                  "reference: the model's optimal split every step (ground truth)",
                                  "ground truth: info.f_star, info.shares",
                                  arg="move-or-hold tolerance (default 0.02)", oracle=True),
+    "burst-oracle": AgentEntry(_burst_oracle,
+                               "reference: the instant oracle moving only from a drop of "
+                               "perf_norm below a threshold until its move ends (ground truth)",
+                               "ground truth: info.f_star, info.shares, perf_norm",
+                               arg="perf_norm threshold in (0, 1] (default 0.3)", oracle=True),
     "phase-oracle": AgentEntry(lambda env, arg: PhaseOracleRef(env),
                                "reference: the best policy per phase, found by playing copies "
                                "of the env (expensive)",
