@@ -108,6 +108,22 @@ def test_the_relaxation_is_close_to_the_best_choice_on_random_phases(bf):
     assert worst < 0.15
 
 
+def test_whole_cuts_are_the_best_choice_for_every_budget(bf):
+    rng = __import__("random").Random(11)
+    for _ in range(15):
+        eps = []
+        for i in range(3):
+            perf = [rng.uniform(0.2, 1.0) for _ in range(4)]
+            moved = [rng.choice([0, 1, 2, 3]) for _ in range(4)]
+            eps.append(_ep("ab"[i % 2], perf, moved, [0, 0, 1, 1]))
+        # 6 GiB per episode in 18 units: every cut's bytes a whole number of units
+        pts = bf.whole_cuts(eps, 6.0, units=18)
+        for budget in (0.0, 1.0, 7 / 3, 4.0, 6.0):
+            got = max(p["geomean"] for p in pts if p["gib_per_episode"] <= budget + 1e-9)
+            assert got == pytest.approx(_brute(bf, eps, budget), rel=1e-12)
+            assert got <= bf.frontier(eps, budget)[-1]["geomean"] + 1e-12
+
+
 def test_the_unbudgeted_frontier_rises_from_holding_to_the_best_cuts(bf):
     eps = [_ep("a", [0.4, 0.9, 0.5, 0.8], [2, 0, 3, 0], [0, 0, 1, 1]),
            _ep("a", [0.6, 0.7, 0.3, 0.95], [1, 0, 4, 0], [0, 0, 1, 1])]
@@ -130,3 +146,19 @@ def test_evaluated_plays_need_every_episode(bf):
     got = bf.evaluated(rows, {("a", 0), ("a", 1)})
     assert set(got) == {"x"}
     assert got["x"] == pytest.approx({"geomean": 0.7, "gib_per_episode": 2.0})
+
+
+def test_the_cli_refuses_a_reference_that_did_not_play_every_episode(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    res = tmp_path / "results.jsonl"
+    res.write_text(json.dumps({"agent": "b8-three-regime", "scenario_name": "interleave-p3-rand",
+                               "seed": 1000, "perf_norm_mean": 0.9, "migrated_gib": 1.0}) + "\n")
+    out = subprocess.run([sys.executable, str(SCRIPT), "--task", "Interleave", "--results",
+                          str(res), "--reference", "b8-three-regime"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0
+    assert "--reference: 'b8-three-regime' has no row for every episode" in out.stderr
+    assert "Traceback" not in out.stderr
