@@ -238,7 +238,7 @@ class BurstOracleAgent(InstantOracleAgent):
     oracle's hold action, dests weights still following the optimum) until the previous
     step's perf_norm (``info["perf_norm"]``, ground truth) falls below ``threshold``, then
     moves as the oracle does until the oracle's own move ends with perf_norm back at or
-    above ``threshold``. Big drops -- a phase's new hot data on the slow nodes -- are
+    above ``threshold`` (the first step, with no perf_norm measured yet, holds). Big drops -- a phase's new hot data on the slow nodes -- are
     repaired at once; small gaps, which cost as many bytes for less, are left
     (scripts/byte_frontier.py, docs/training.md)."""
 
@@ -250,14 +250,16 @@ class BurstOracleAgent(InstantOracleAgent):
                              "expected 0 < threshold <= 1 (a perf_norm)")
         super().__init__(env, **kw)
         self.threshold = threshold
-        self.bursting = False
+        self.bursting = self.measured = False
 
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
-        self.bursting = False
+        self.bursting = self.measured = False
 
     def act(self, obs: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        perf = float(info.get("perf_norm", 1.0))
+        # reset's info carries no step's perf_norm (0.0 there): the first step holds
+        perf = float(info["perf_norm"]) if self.measured else 1.0
+        self.measured = True
         if perf < self.threshold:
             self.bursting = True
         action = self.decide(info, allow_moves=self.bursting)
