@@ -185,6 +185,61 @@ def frontier(episodes: list[dict], budget_gib_per_episode: float | None = None,
     return points
 
 
+def _knapsacks(episodes: list[dict], unit: float, top: int):
+    """Per scenario, the best seed-mean perf_norm of one whole cut per phase for every budget
+    of 0..``top`` units (each cut's bytes rounded down to units), and per phase the cut
+    chosen at every budget: (scenario names, best values, [(episode, span, cuts, choice)])."""
+    import numpy as np
+
+    by_sc: dict[str, list[int]] = defaultdict(list)
+    for e, ep in enumerate(episodes):
+        by_sc[ep["scenario"]].append(e)
+    best_of, groups = [], []
+    for ids in by_sc.values():
+        f = np.zeros(top + 1)
+        mine = []
+        for e in ids:
+            ep = episodes[e]
+            scale = 1.0 / len(ep["perf"]) / len(ids)
+            for a, b in phase_spans(ep["phase"]):
+                cuts = cut_curve(ep["perf"][a:b], ep["moved"][a:b])
+                g = np.full(top + 1, -np.inf)
+                arg = np.zeros(top + 1, np.int64)
+                for c, (cost, value) in enumerate(cuts):
+                    w = int(cost // unit)
+                    if w <= top:
+                        cand = np.full(top + 1, -np.inf)
+                        cand[w:] = f[:top + 1 - w] + value * scale
+                        better = cand > g
+                        g[better], arg[better] = cand[better], c
+                f = g
+                mine.append((e, (a, b), cuts, arg))
+        best_of.append(f)
+        groups.append(mine)
+    return list(by_sc), best_of, groups
+
+
+def _split(best_of, top: int):
+    """The scenarios' budgets: for every total budget the best sum of ln(best value) over
+    the scenarios, and the split that gives it."""
+    import numpy as np
+
+    acc = [np.maximum.accumulate(f) for f in best_of]
+    total = np.log(acc[0]) / len(acc)
+    splits = []
+    for f in acc[1:]:
+        lf = np.log(f) / len(acc)
+        best = np.empty(top + 1)
+        arg = np.zeros(top + 1, np.int64)
+        for b in range(top + 1):
+            v = total[:b + 1][::-1] + lf[:b + 1]
+            arg[b] = int(np.argmax(v))
+            best[b] = v[arg[b]]
+        total = best
+        splits.append(arg)
+    return total, splits
+
+
 def whole_cuts(episodes: list[dict], max_gib_per_episode: float,
                units: int = 4096) -> list[dict]:
     """The best choice of one whole cut per phase for every budget up to the maximum, exactly
@@ -196,38 +251,64 @@ def whole_cuts(episodes: list[dict], max_gib_per_episode: float,
     improve on the one below."""
     import numpy as np
 
-    top = units
     unit = max(max_gib_per_episode * GIB * len(episodes) / units, 1.0)
-    by_sc: dict[str, list[int]] = defaultdict(list)
-    for e, ep in enumerate(episodes):
-        by_sc[ep["scenario"]].append(e)
-    best_of: list[np.ndarray] = []  # per scenario: best seed-mean perf_norm per budget
-    for ids in by_sc.values():
-        f = np.zeros(top + 1)
-        for e in ids:
-            ep = episodes[e]
-            scale = 1.0 / len(ep["perf"]) / len(ids)
-            for a, b in phase_spans(ep["phase"]):
-                g = np.full(top + 1, -np.inf)
-                for cost, value in cut_curve(ep["perf"][a:b], ep["moved"][a:b]):
-                    w = int(cost // unit)
-                    if w <= top:
-                        cand = np.full(top + 1, -np.inf)
-                        cand[w:] = f[:top + 1 - w] + value * scale
-                        g = np.maximum(g, cand)
-                f = g
-        best_of.append(np.maximum.accumulate(f))
-    total = np.log(best_of[0]) / len(best_of)
-    for f in best_of[1:]:
-        lf = np.log(f) / len(best_of)
-        total = np.array([np.max(total[:b + 1][::-1] + lf[:b + 1]) for b in range(top + 1)])
+    _, best_of, _ = _knapsacks(episodes, unit, units)
+    total, _ = _split(best_of, units)
     points, last = [], -np.inf
-    for b in range(top + 1):
+    for b in range(units + 1):
         if total[b] > last + 1e-15:
             last = total[b]
             points.append({"gib_per_episode": b * unit / GIB / len(episodes),
                            "geomean": float(np.exp(total[b]))})
     return points
+
+
+def whole_cut_choice(episodes: list[dict], budget_gib_per_episode: float,
+                     units: int = 4096) -> list[set[int]]:
+    """The steps of each episode whose moves ``whole_cuts``'s best choice within the budget
+    takes (the first ``c`` steps of each phase for its chosen cut ``c``)."""
+    import numpy as np
+
+    unit = max(budget_gib_per_episode * GIB * len(episodes) / units, 1.0)
+    _, best_of, groups = _knapsacks(episodes, unit, units)
+    _, splits = _split(best_of, units)
+    budgets, b = [0] * len(best_of), units
+    for k in range(len(best_of) - 1, 0, -1):
+        budgets[k] = int(splits[k - 1][b])
+        b -= budgets[k]
+    budgets[0] = b
+    steps: list[set[int]] = [set() for _ in episodes]
+    for k, mine in enumerate(groups):
+        b = int(np.argmax(best_of[k][:budgets[k] + 1]))  # the budget the best value needs
+        for e, (a, _), cuts, arg in reversed(mine):
+            c = int(arg[b])
+            steps[e].update(range(a, a + c))
+            b -= int(cuts[c][0] // unit)
+    return steps
+
+
+def replay(task: str, scenario: str, seed: int, follow: set[int]) -> dict:
+    """One episode of the instant oracle whose moves are taken only at the steps in
+    ``follow`` (its hold action at the others): what a choice of cuts gives when played, the
+    earlier phases' placement and all."""
+    import gymnasium as gym
+
+    import damon_gym  # noqa: F401  (registers the ids)
+    from damon_gym.agents.references import InstantOracleAgent
+
+    env = gym.make(f"DamonGym/{task}-v0", disable_env_checker=True, scenario=scenario).unwrapped
+    oracle = InstantOracleAgent(env)
+    oracle.reset(seed)
+    obs, info = env.reset(seed=seed, options={"scenario": scenario, "seed": seed})
+    perf, moved, done = [], [], False
+    while not done:
+        action = oracle.decide(info, allow_moves=len(perf) in follow)
+        obs, _, term, trunc, info = env.step(action)
+        done = term or trunc
+        perf.append(float(info["perf_norm"]))
+        moved.append(int(info["migrated_bytes"]))
+    env.close()
+    return {"scenario": scenario, "seed": seed, "perf": perf, "moved": moved}
 
 
 def as_played(episodes: list[dict]) -> dict:
@@ -317,6 +398,9 @@ def main() -> int:
     ap.add_argument("--oracle", default="instant-oracle",
                     help="the play to cut (default: instant-oracle)")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--replay", action="store_true",
+                    help="also play the best whole-cut choice within the reference's bytes "
+                    "(the oracle moving only at the chosen steps): what it gives for real")
     ap.add_argument("--out", type=Path, help="write the figures, the frontiers and every "
                     "episode's oracle play to this JSON file")
     ap.add_argument("--plot", type=Path, help="draw the frontiers, the evaluated plays and "
@@ -364,6 +448,15 @@ def main() -> int:
           f"{whole['geomean']:.4f} ({whole['geomean'] / ref['geomean']:.4f} x the reference; "
           f"bytes rounded down by < {slack:.2f} GiB per episode); relaxed (parts of hull "
           f"segments): {best['geomean']:.4f} ({best['geomean'] / ref['geomean']:.4f} x)")
+    if args.replay:
+        follow = whole_cut_choice(played, budget)
+        with ProcessPoolExecutor(args.jobs) as pool:
+            real = list(pool.map(replay, [args.task] * len(eps), [s for s, _ in eps],
+                                 [seed for _, seed in eps], follow))
+        res["replayed_whole_cuts"] = as_played(real)
+        r = res["replayed_whole_cuts"]
+        print(f"that choice replayed: {r['geomean']:.4f} ({r['geomean'] / ref['geomean']:.4f} "
+              f"x the reference) with {r['gib_per_episode']:.2f} GiB per episode")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(args.out, (json.dumps(res, indent=1) + "\n").encode())

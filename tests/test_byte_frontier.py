@@ -124,6 +124,31 @@ def test_whole_cuts_are_the_best_choice_for_every_budget(bf):
             assert got <= bf.frontier(eps, budget)[-1]["geomean"] + 1e-12
 
 
+def test_the_chosen_cuts_are_the_best_choice_and_keep_to_the_budget(bf):
+    rng = __import__("random").Random(5)
+    for _ in range(15):
+        eps = []
+        for i in range(3):
+            perf = [rng.uniform(0.2, 1.0) for _ in range(4)]
+            moved = [rng.choice([0, 1, 2, 3]) for _ in range(4)]
+            eps.append(_ep("ab"[i % 2], perf, moved, [0, 0, 1, 1]))
+        budget = rng.choice([1.0, 7 / 3, 4.0])
+        follow = bf.whole_cut_choice(eps, budget, units=int(round(budget * 3)))
+        spent, sc = 0, {}
+        for ep, steps in zip(eps, follow, strict=True):
+            total = 0.0
+            for a, b in bf.phase_spans(ep["phase"]):
+                c = len([s for s in steps if a <= s < b])
+                assert steps >= set(range(a, a + c))  # a prefix of the phase
+                cost, value = bf.cut_curve(ep["perf"][a:b], ep["moved"][a:b])[c]
+                spent += cost
+                total += value
+            sc.setdefault(ep["scenario"], []).append(total / len(ep["perf"]))
+        assert spent <= budget * GIB * len(eps) + 1e-6
+        geo = math.exp(sum(math.log(sum(v) / len(v)) for v in sc.values()) / len(sc))
+        assert geo == pytest.approx(_brute(bf, eps, budget), rel=1e-12)
+
+
 def test_the_unbudgeted_frontier_rises_from_holding_to_the_best_cuts(bf):
     eps = [_ep("a", [0.4, 0.9, 0.5, 0.8], [2, 0, 3, 0], [0, 0, 1, 1]),
            _ep("a", [0.6, 0.7, 0.3, 0.95], [1, 0, 4, 0], [0, 0, 1, 1])]
