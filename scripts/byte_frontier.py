@@ -35,10 +35,11 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from damon_gym.files import atomic_write_bytes, atomic_write_text
 
 GIB = 2**30
 
@@ -344,16 +345,9 @@ def evaluated(rows: list[dict], episodes: set[tuple[str, int]]) -> dict[str, dic
     return out
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def _plot(path: Path, task: str, points: list[dict], whole: list[dict],
           plays: dict[str, dict], ref: str, bar: float, oracle_floor: float,
-          oracle: str) -> None:
+          oracle: str, replayed: dict | None = None) -> None:
     import io
 
     import matplotlib
@@ -361,6 +355,7 @@ def _plot(path: Path, task: str, points: list[dict], whole: list[dict],
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot([p["gib_per_episode"] for p in points], [p["geomean"] for p in points],
             color="C0", ls="--", label=f"{oracle}'s moves cut per phase, relaxed")
@@ -369,9 +364,14 @@ def _plot(path: Path, task: str, points: list[dict], whole: list[dict],
     for name, p in plays.items():
         ax.scatter(p["gib_per_episode"], p["geomean"], s=14,
                    color="C3" if name == ref else "0.4", zorder=3)
-        label = name.replace("ppo:out/train/", "ppo:").replace("ppo:models/", "ppo:")
+        algo, _, model = name.partition(":")  # a trained model: its folder's name
+        label = f"{algo}:{Path(model.removesuffix('/ppo.zip')).name}" if "/" in model else name
         ax.annotate(label, (p["gib_per_episode"], p["geomean"]), fontsize=6,
                     xytext=(3, 2), textcoords="offset points", rotation=20)
+    if replayed is not None:
+        ax.scatter(replayed["gib_per_episode"], replayed["geomean"], marker="*", s=90,
+                   color="C1", zorder=4, label="the best whole cuts within the bar's bytes, "
+                   "replayed")
     budget = plays[ref]["gib_per_episode"]
     ax.fill_between([0, budget], max(bar, oracle_floor), 1.0, color="C2", alpha=0.15,
                     label="issue 12's bar")
@@ -383,7 +383,7 @@ def _plot(path: Path, task: str, points: list[dict], whole: list[dict],
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
     plt.close(fig)
-    _write_atomic(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def main() -> int:
@@ -458,12 +458,10 @@ def main() -> int:
         print(f"that choice replayed: {r['geomean']:.4f} ({r['geomean'] / ref['geomean']:.4f} "
               f"x the reference) with {r['gib_per_episode']:.2f} GiB per episode")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(args.out, (json.dumps(res, indent=1) + "\n").encode())
+        atomic_write_text(args.out, json.dumps(res, indent=1) + "\n")
     if args.plot:
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
         _plot(args.plot, args.task, points, whole_curve, plays, args.reference, bar,
-              oracle_floor, args.oracle)
+              oracle_floor, args.oracle, res.get("replayed_whole_cuts"))
     return 0
 
 

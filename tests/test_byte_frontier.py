@@ -187,3 +187,14 @@ def test_the_cli_refuses_a_reference_that_did_not_play_every_episode(tmp_path):
     assert out.returncode != 0
     assert "--reference: 'b8-three-regime' has no row for every episode" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_plot_is_a_png_with_model_folders_as_labels(bf, tmp_path):
+    pts = [{"gib_per_episode": 0.0, "geomean": 0.7}, {"gib_per_episode": 9.0, "geomean": 0.9}]
+    plays = {"b4-colloid": {"geomean": 0.72, "gib_per_episode": 4.0},
+             "ppo:models/tiering/ppo.zip": {"geomean": 0.8, "gib_per_episode": 8.0}}
+    out = tmp_path / "f.png"
+    bf._plot(out, "Tiering", pts, pts, plays, "b4-colloid", 0.75, 0.8, "instant-oracle",
+             {"geomean": 0.76, "gib_per_episode": 3.9})
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob("*.tmp"))
