@@ -179,7 +179,11 @@ def test_optimum_bounds_every_placement(topo, data):
     opt = m.optimum(hot, bg=bg)
     x = m.throughput(f, bg=bg).X
     assert x <= opt.X_star * (1 + 1e-7)
-    assert m.throughput(opt.f_star, bg=bg).X == pytest.approx(opt.X_star, rel=1e-9)
+    # X* is the solver's value (its line search stops at steps of ~1e-9 of the objective and
+    # the closed loop has its own tolerance), so re-evaluating the model at f* agrees with it
+    # to the bound's 1e-7, not to the last digits: a one-page, two-node machine found by
+    # hypothesis (session 7) differs by 2.8e-8
+    assert m.throughput(opt.f_star, bg=bg).X == pytest.approx(opt.X_star, rel=1e-7)
 
 
 # 5 ---------------------------------------------------------------------------------------------
