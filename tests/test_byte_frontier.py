@@ -4,6 +4,7 @@ analysis of its bar)."""
 import importlib.util
 import itertools
 import math
+import random
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,17 @@ def _ep(sc, perf, moved, phase):
     return {"scenario": sc, "perf": perf, "moved": [m * GIB for m in moved], "phase": phase}
 
 
+def _random_episodes(rng):
+    """Three episodes (scenarios a, b, a) of two 2-step phases, perf_norm in [0.2, 1) and
+    0-3 GiB moved per step."""
+    eps = []
+    for i in range(3):
+        perf = [rng.uniform(0.2, 1.0) for _ in range(4)]
+        moved = [rng.choice([0, 1, 2, 3]) for _ in range(4)]
+        eps.append(_ep("ab"[i % 2], perf, moved, [0, 0, 1, 1]))
+    return eps
+
+
 def _brute(bf, episodes, budget_gib):
     """Every combination of one cut per phase: the best geomean within the budget."""
     choices = []
@@ -90,14 +102,10 @@ def test_the_allocation_bounds_every_choice_of_cuts_from_above(bf):
 
 
 def test_the_relaxation_is_close_to_the_best_choice_on_random_phases(bf):
-    rng = __import__("random").Random(7)
+    rng = random.Random(7)
     worst = 0.0
     for _ in range(40):
-        eps = []
-        for i in range(3):
-            perf = [rng.uniform(0.2, 1.0) for _ in range(4)]
-            moved = [rng.choice([0, 1, 2, 3]) for _ in range(4)]
-            eps.append(_ep("ab"[i % 2], perf, moved, [0, 0, 1, 1]))
+        eps = _random_episodes(rng)
         budget = rng.uniform(0.0, 3.0)
         got = bf.frontier(eps, budget)[-1]["geomean"]
         best = _brute(bf, eps, budget)
@@ -109,13 +117,9 @@ def test_the_relaxation_is_close_to_the_best_choice_on_random_phases(bf):
 
 
 def test_whole_cuts_are_the_best_choice_for_every_budget(bf):
-    rng = __import__("random").Random(11)
+    rng = random.Random(11)
     for _ in range(15):
-        eps = []
-        for i in range(3):
-            perf = [rng.uniform(0.2, 1.0) for _ in range(4)]
-            moved = [rng.choice([0, 1, 2, 3]) for _ in range(4)]
-            eps.append(_ep("ab"[i % 2], perf, moved, [0, 0, 1, 1]))
+        eps = _random_episodes(rng)
         # 6 GiB per episode in 18 units: every cut's bytes a whole number of units
         pts = bf.whole_cuts(eps, 6.0, units=18)
         for budget in (0.0, 1.0, 7 / 3, 4.0, 6.0):
@@ -125,13 +129,9 @@ def test_whole_cuts_are_the_best_choice_for_every_budget(bf):
 
 
 def test_the_chosen_cuts_are_the_best_choice_and_keep_to_the_budget(bf):
-    rng = __import__("random").Random(5)
+    rng = random.Random(5)
     for _ in range(15):
-        eps = []
-        for i in range(3):
-            perf = [rng.uniform(0.2, 1.0) for _ in range(4)]
-            moved = [rng.choice([0, 1, 2, 3]) for _ in range(4)]
-            eps.append(_ep("ab"[i % 2], perf, moved, [0, 0, 1, 1]))
+        eps = _random_episodes(rng)
         budget = rng.choice([1.0, 7 / 3, 4.0])
         follow = bf.whole_cut_choice(eps, budget, units=int(round(budget * 3)))
         spent, sc = 0, {}
