@@ -1,5 +1,5 @@
-"""scripts/byte_frontier.py: the oracle's moves cut per phase under a byte budget (issue 12's
-analysis of its bar)."""
+"""damon_gym/evaluation/byte_frontier.py and scripts/byte_frontier.py: the oracle's moves cut
+per phase under a byte budget (issue 12's analysis of its bar)."""
 
 import importlib.util
 import itertools
@@ -9,13 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from damon_gym.evaluation import byte_frontier
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "byte_frontier.py"
 GIB = 2**30
 
 
 @pytest.fixture(scope="module")
 def bf():
-    spec = importlib.util.spec_from_file_location("byte_frontier", SCRIPT)
+    return byte_frontier
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("byte_frontier_script", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -189,12 +196,12 @@ def test_the_cli_refuses_a_reference_that_did_not_play_every_episode(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-def test_the_plot_is_a_png_with_model_folders_as_labels(bf, tmp_path):
+def test_the_plot_is_a_png_with_model_folders_as_labels(script, tmp_path):
     pts = [{"gib_per_episode": 0.0, "geomean": 0.7}, {"gib_per_episode": 9.0, "geomean": 0.9}]
     plays = {"b4-colloid": {"geomean": 0.72, "gib_per_episode": 4.0},
              "ppo:models/tiering/ppo.zip": {"geomean": 0.8, "gib_per_episode": 8.0}}
     out = tmp_path / "f.png"
-    bf._plot(out, "Tiering", pts, pts, plays, "b4-colloid", 0.75, 0.8, "instant-oracle",
+    script._plot(out, "Tiering", pts, pts, plays, "b4-colloid", 0.75, 0.8, "instant-oracle",
              {"geomean": 0.76, "gib_per_episode": 3.9})
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.tmp"))
