@@ -238,9 +238,10 @@ class BurstOracleAgent(InstantOracleAgent):
     oracle's hold action, dests weights still following the optimum) until the previous
     step's perf_norm (``info["perf_norm"]``, ground truth) falls below ``threshold``, then
     moves as the oracle does until the oracle's own move ends with perf_norm back at or
-    above ``threshold`` (the first step, with no perf_norm measured yet, holds). Big drops -- a phase's new hot data on the slow nodes -- are
-    repaired at once; small gaps, which cost as many bytes for less, are left
-    (scripts/byte_frontier.py, docs/training.md)."""
+    above ``threshold`` (the first step, with no perf_norm measured yet, holds). Big drops --
+    a phase's new hot data on the slow nodes -- are repaired at once; small gaps, which cost
+    as many bytes for less, are left (damon_gym/evaluation/byte_frontier.py,
+    docs/training.md)."""
 
     name = "burst-oracle"
 

@@ -22,6 +22,7 @@ which is where a byte buys the most.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -63,7 +64,7 @@ def play_oracle(task: str, scenario: str, seed: int, agent: str = "instant-oracl
         done = term or trunc
         perf.append(float(info["perf_norm"]))
         moved.append(int(info["migrated_bytes"]))
-        phase.append(sum(1 for c in changes if c <= t))
+        phase.append(bisect.bisect_right(changes, t))  # the changes at or before t
     env.close()
     return {"scenario": scenario, "seed": seed, "perf": perf, "moved": moved, "phase": phase}
 
@@ -95,16 +96,14 @@ def cut_curve(perf: list[float], moved: list[int]) -> list[tuple[int, float]]:
 
 
 def upper_hull(curve: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    """The upper concave hull of the points from the zero-byte cut on: what a budget can buy
-    along them (a point above the hull's chord is never skipped, one below never chosen)."""
-    start = curve[0]
-    pts = sorted({p for p in curve if p[0] >= start[0]}, key=lambda p: (p[0], -p[1]))
+    """The upper concave hull of a phase's cuts, from zero bytes up (the best cut per byte
+    count first): what a budget can buy along them (a point above the hull's chord is never
+    skipped, one below never chosen)."""
     best: dict[int, float] = {}
-    for b, v in pts:
+    for b, v in curve:
         best[b] = max(v, best.get(b, -math.inf))
-    pts = [(b, best[b]) for b in sorted(best)]
     hull: list[tuple[int, float]] = []
-    for p in pts:
+    for p in sorted(best.items()):
         if hull and p[1] <= hull[-1][1]:
             continue  # more bytes for no more perf
         while len(hull) >= 2:
