@@ -33,6 +33,13 @@ if TYPE_CHECKING:
 GIB = 2**30
 
 
+def geomean_of_means(per_scenario: dict[str, list[float]]) -> float:
+    """The geometric mean over the scenarios of each one's mean (over its seeds) perf_norm:
+    the suite's objective here, as in scripts/budget_bound.py."""
+    return math.exp(sum(math.log(sum(v) / len(v)) for v in per_scenario.values())
+                    / len(per_scenario))
+
+
 # -- the oracle's plays --------------------------------------------------------------------
 def _env(task: str, scenario: str) -> DamonEnv:
     import gymnasium as gym
@@ -152,7 +159,7 @@ def frontier(episodes: list[dict], budget_gib_per_episode: float | None = None,
         return sum(ep_sum[e] / steps[e] for e in ids) / len(ids)
 
     def geo() -> float:
-        return math.exp(sum(math.log(sc_mean(s)) for s in by_sc) / len(by_sc))
+        return geomean_of_means({s: [sc_mean(s)] for s in by_sc})
 
     points = [{"gib_per_episode": 0.0, "geomean": geo()}]
     while spent < budget - 1e-6:
@@ -185,7 +192,7 @@ def frontier(episodes: list[dict], budget_gib_per_episode: float | None = None,
 def _knapsacks(episodes: list[dict], unit: float, top: int):
     """Per scenario, the best seed-mean perf_norm of one whole cut per phase for every budget
     of 0..``top`` units (each cut's bytes rounded down to units), and per phase the cut
-    chosen at every budget: (scenario names, best values, [(episode, span, cuts, choice)])."""
+    chosen at every budget: (best values, [(episode, span, cuts, choice)]), per scenario."""
     import numpy as np
 
     by_sc: dict[str, list[int]] = defaultdict(list)
@@ -213,7 +220,7 @@ def _knapsacks(episodes: list[dict], unit: float, top: int):
                 mine.append((e, (a, b), cuts, arg))
         best_of.append(f)
         groups.append(mine)
-    return list(by_sc), best_of, groups
+    return best_of, groups
 
 
 def _split(best_of, top: int):
@@ -249,7 +256,7 @@ def whole_cuts(episodes: list[dict], max_gib_per_episode: float,
     import numpy as np
 
     unit = max(max_gib_per_episode * GIB * len(episodes) / units, 1.0)
-    _, best_of, _ = _knapsacks(episodes, unit, units)
+    best_of, _ = _knapsacks(episodes, unit, units)
     total, _ = _split(best_of, units)
     points, last = [], -np.inf
     for b in range(units + 1):
@@ -267,7 +274,7 @@ def whole_cut_choice(episodes: list[dict], budget_gib_per_episode: float,
     import numpy as np
 
     unit = max(budget_gib_per_episode * GIB * len(episodes) / units, 1.0)
-    _, best_of, groups = _knapsacks(episodes, unit, units)
+    best_of, groups = _knapsacks(episodes, unit, units)
     _, splits = _split(best_of, units)
     budgets, b = [0] * len(best_of), units
     for k in range(len(best_of) - 1, 0, -1):
@@ -313,8 +320,7 @@ def as_played(episodes: list[dict]) -> dict:
     sc: dict[str, list[float]] = defaultdict(list)
     for ep in episodes:
         sc[ep["scenario"]].append(sum(ep["perf"]) / len(ep["perf"]))
-    geo = math.exp(sum(math.log(sum(v) / len(v)) for v in sc.values()) / len(sc))
-    return {"geomean": geo,
+    return {"geomean": geomean_of_means(sc),
             "gib_per_episode": sum(sum(ep["moved"]) for ep in episodes) / GIB / len(episodes)}
 
 
@@ -334,7 +340,6 @@ def evaluated(rows: list[dict], episodes: set[tuple[str, int]]) -> dict[str, dic
         sc: dict[str, list[float]] = defaultdict(list)
         for (s, _), r in got.items():
             sc[s].append(r["perf_norm_mean"])
-        geo = math.exp(sum(math.log(sum(v) / len(v)) for v in sc.values()) / len(sc))
-        out[agent] = {"geomean": geo,
+        out[agent] = {"geomean": geomean_of_means(sc),
                       "gib_per_episode": sum(r["migrated_gib"] for r in got.values()) / len(got)}
     return out
