@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from damon_gym.evaluation.byte_frontier import (
+    UNITS,
     as_played,
     evaluated,
     frontier,
@@ -37,7 +38,7 @@ from damon_gym.files import atomic_write_bytes, atomic_write_text
 
 def _plot(path: Path, task: str, points: list[dict], whole: list[dict],
           plays: dict[str, dict], ref: str, bar: float, oracle_floor: float,
-          oracle: str, replayed: dict | None = None) -> None:
+          replayed: dict | None = None) -> None:
     import io
 
     import matplotlib
@@ -48,9 +49,9 @@ def _plot(path: Path, task: str, points: list[dict], whole: list[dict],
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot([p["gib_per_episode"] for p in points], [p["geomean"] for p in points],
-            color="C0", ls="--", label=f"{oracle}'s moves cut per phase, relaxed")
+            color="C0", ls="--", label="instant-oracle's moves cut per phase, relaxed")
     ax.step([p["gib_per_episode"] for p in whole], [p["geomean"] for p in whole],
-            where="post", color="C0", label=f"{oracle}'s moves, one whole cut per phase")
+            where="post", color="C0", label="instant-oracle's moves, one whole cut per phase")
     for name, p in plays.items():
         ax.scatter(p["gib_per_episode"], p["geomean"], s=14,
                    color="C3" if name == ref else "0.4", zorder=3)
@@ -85,8 +86,6 @@ def main() -> int:
                     help="a damon-gym eval results.jsonl of the same suite and seeds")
     ap.add_argument("--reference", required=True,
                     help="the agent of --results whose migrated bytes are the budget")
-    ap.add_argument("--oracle", default="instant-oracle",
-                    help="the play to cut (default: instant-oracle)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--replay", action="store_true",
                     help="also play the best whole-cut choice within the reference's bytes "
@@ -100,15 +99,18 @@ def main() -> int:
         raise SystemExit(f"--jobs: {args.jobs}; expected an int >= 1")
     from damon_gym.cli_eval import episodes_for
 
-    eps = episodes_for(args.task, args.suite, [], args.seeds)
-    rows = [json.loads(x) for x in args.results.read_text().splitlines() if x.strip()]
+    try:
+        eps = episodes_for(args.task, args.suite, [], args.seeds)
+        rows = [json.loads(x) for x in args.results.read_text().splitlines() if x.strip()]
+    except (ValueError, OSError) as e:  # a bad suite, seeds or results file, named
+        raise SystemExit(f"byte_frontier: {e}") from None
     plays = evaluated(rows, set(eps))
     if args.reference not in plays:
         raise SystemExit(f"--reference: {args.reference!r} has no row for every episode of "
                          f"{args.results}; complete there: {', '.join(sorted(plays))}")
     with ProcessPoolExecutor(args.jobs) as pool:
         played = list(pool.map(play_oracle, [args.task] * len(eps), [s for s, _ in eps],
-                               [seed for _, seed in eps], [args.oracle] * len(eps)))
+                               [seed for _, seed in eps]))
     points = frontier(played)
     ref = plays[args.reference]
     budget = ref["gib_per_episode"]
@@ -116,12 +118,12 @@ def main() -> int:
     whole = whole_cuts(played, budget)[-1]
     whole_curve = whole_cuts(played, max(p["gib_per_episode"] for p in points), units=1024)
     nr_phases = sum(len(phase_spans(ep["phase"])) for ep in played)
-    slack = nr_phases * budget / 4096 / len(played)
+    slack = nr_phases * budget / UNITS / len(played)
     full = as_played(played)
     oracle_floor = 0.9 * full["geomean"]
     bar = 1.03 * ref["geomean"]
     res = {"task": args.task, "suite": args.suite, "seeds": args.seeds,
-           "oracle": args.oracle, "reference": args.reference, "reference_play": ref,
+           "oracle": "instant-oracle", "reference": args.reference, "reference_play": ref,
            "bar_geomean": bar, "oracle_geomean": full["geomean"],
            "oracle_gib_per_episode": full["gib_per_episode"],
            "relaxed_within_reference_bytes": best,
@@ -132,7 +134,7 @@ def main() -> int:
     print(f"{args.task}: {args.reference} {ref['geomean']:.4f} with "
           f"{budget:.2f} GiB per episode; the bar: >= {bar:.4f} "
           f"(and >= {oracle_floor:.4f}, 90 % of the oracle) within those bytes")
-    print(f"{args.oracle} as played: {full['geomean']:.4f} with "
+    print(f"instant-oracle as played: {full['geomean']:.4f} with "
           f"{full['gib_per_episode']:.2f} GiB per episode")
     print(f"its moves cut per phase within {budget:.2f} GiB per episode, whole cuts: "
           f"{whole['geomean']:.4f} ({whole['geomean'] / ref['geomean']:.4f} x the reference; "
@@ -151,7 +153,7 @@ def main() -> int:
         atomic_write_text(args.out, json.dumps(res, indent=1) + "\n")
     if args.plot:
         _plot(args.plot, args.task, points, whole_curve, plays, args.reference, bar,
-              oracle_floor, args.oracle, res.get("replayed_whole_cuts"))
+              oracle_floor, res.get("replayed_whole_cuts"))
     return 0
 
 

@@ -194,6 +194,12 @@ def test_the_cli_refuses_a_reference_that_did_not_play_every_episode(tmp_path):
     assert out.returncode != 0
     assert "--reference: 'b8-three-regime' has no row for every episode" in out.stderr
     assert "Traceback" not in out.stderr
+    for bad, said in ((["--results", str(tmp_path / "none.jsonl")], "none.jsonl"),
+                      (["--seeds", "0"], "seeds: 0 is not allowed")):
+        args = ["--task", "Interleave", "--results", str(res), "--reference", "x", *bad]
+        out = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode != 0 and said in out.stderr and "Traceback" not in out.stderr
 
 
 def test_the_plot_is_a_png_with_model_folders_as_labels(script, tmp_path):
@@ -201,7 +207,7 @@ def test_the_plot_is_a_png_with_model_folders_as_labels(script, tmp_path):
     plays = {"b4-colloid": {"geomean": 0.72, "gib_per_episode": 4.0},
              "ppo:models/tiering/ppo.zip": {"geomean": 0.8, "gib_per_episode": 8.0}}
     out = tmp_path / "f.png"
-    script._plot(out, "Tiering", pts, pts, plays, "b4-colloid", 0.75, 0.8, "instant-oracle",
-             {"geomean": 0.76, "gib_per_episode": 3.9})
+    script._plot(out, "Tiering", pts, pts, plays, "b4-colloid", 0.75, 0.8,
+                 {"geomean": 0.76, "gib_per_episode": 3.9})
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.tmp"))

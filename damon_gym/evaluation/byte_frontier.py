@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from damon_gym.envs.base import DamonEnv
 
 GIB = 2**30
+#: the exact choice counts bytes in this many units of its largest budget
+UNITS = 4096
 
 
 def geomean_of_means(per_scenario: dict[str, list[float]]) -> float:
@@ -245,7 +247,7 @@ def _split(best_of, top: int):
 
 
 def whole_cuts(episodes: list[dict], max_gib_per_episode: float,
-               units: int = 4096) -> list[dict]:
+               units: int = UNITS) -> list[dict]:
     """The best choice of one whole cut per phase for every budget up to the maximum, exactly
     (no part of a hull segment, points below a hull's chord included): per scenario a
     multiple-choice knapsack over its phases (the perf sums add within a scenario), then the
@@ -268,7 +270,7 @@ def whole_cuts(episodes: list[dict], max_gib_per_episode: float,
 
 
 def whole_cut_choice(episodes: list[dict], budget_gib_per_episode: float,
-                     units: int = 4096) -> list[set[int]]:
+                     units: int = UNITS) -> list[set[int]]:
     """The steps of each episode whose moves ``whole_cuts``'s best choice within the budget
     takes (the first ``c`` steps of each phase for its chosen cut ``c``)."""
     import numpy as np
