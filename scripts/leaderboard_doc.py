@@ -49,8 +49,8 @@ taobench, the replay of a real damo record) -- with the suite's first 3 seeds of
 agent: the geometric mean over scenarios of the episode-mean perf_norm (X/X*), as mean ± 95 %
 CI over the seed index; the same normalised to B2 (`b2-bw-weights`, the kernel's
 bandwidth-derived weights without DAMOS migration); mean reward (perf_norm minus the churn
-penalty, docs/reward.md); migrated GiB per episode. The instant and phase oracles and
-all-fast are references: the oracles read ground truth.
+penalty, docs/reward.md); migrated GiB per episode. The instant, burst and phase oracles
+and all-fast are references: the oracles read ground truth.
 """]
     for task in TASKS:
         summary = (base / task / "summary.md").read_text()
