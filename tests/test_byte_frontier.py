@@ -211,3 +211,15 @@ def test_the_plot_is_a_png_with_model_folders_as_labels(script, tmp_path):
                  {"geomean": 0.76, "gib_per_episode": 3.9})
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_replaying_every_step_is_the_oracles_play_and_no_step_moves_little(bf):
+    # the replay's oracle moving at every step is the instant oracle's own episode, bit for
+    # bit; moving at none is its hold action throughout (the fast node's demotion and
+    # promotion at quota_min: a few MiB per step at most)
+    played = bf.play_oracle("Tiering", "tiering-meta-rand", 1000)
+    every = bf.replay("Tiering", "tiering-meta-rand", 1000, set(range(len(played["perf"]))))
+    assert every["perf"] == played["perf"] and every["moved"] == played["moved"]
+    none = bf.replay("Tiering", "tiering-meta-rand", 1000, set())
+    assert sum(none["moved"]) < 0.05 * sum(played["moved"])
+    assert len(set(played["phase"])) >= 3  # the episode has phases to cut
