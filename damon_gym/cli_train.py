@@ -62,7 +62,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                    verbose=args.verbose, threads=args.threads,
                    trained_agent=Path(args.trained_agent) if args.trained_agent else None,
                    imitate=args.imitate, imitate_steps=args.imitate_steps,
-                   imitate_epochs=args.imitate_epochs)
+                   imitate_epochs=args.imitate_epochs,
+                   imitate_balance=args.imitate_balance)
     if args.backend == "ray":
         from damon_gym.training.tune import tune_trials
 
@@ -139,6 +140,10 @@ def add_parser(sub) -> None:
                     "20000)")
     tr.add_argument("--imitate-epochs", type=int, default=30,
                     help="with --imitate: passes over them (default 30)")
+    tr.add_argument("--imitate-balance", type=float, default=None, metavar="SHARE",
+                    help="with --imitate: the share of the loss carried by the steps where "
+                    "the agent does not play its most frequent action (a teacher that "
+                    "acts rarely, e.g. burst-oracle; default: every step alike)")
     tr.add_argument("--config", default=None,
                     help="a hyperparameter file in rl-zoo3's format (default "
                     "configs/agents/ALGO.yml)")

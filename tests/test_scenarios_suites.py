@@ -56,6 +56,23 @@ def test_train_and_test_measure_generalisation():
     assert {2, 3, 4} <= counts  # 2 to 4 nodes
 
 
+def test_train_deep_is_train_plus_deep_drops_and_keeps_test_held_out():
+    """train-deep: every train episode, plus episodes on a machine whose node values train
+    already shows (P1-SPR's, for Interleave) and none of test's episodes or held-out
+    topologies."""
+    train, deep = set(load_suite("train")), set(load_suite("train-deep"))
+    assert train < deep
+    test = suite_summary("test")
+    assert not {s for _, s in deep} & set(test["seeds"])
+    held_out = set(test["topologies"]) - set(suite_summary("train")["topologies"])
+    assert held_out and not held_out & set(suite_summary("train-deep")["topologies"])
+    spr = load_topology("P1-SPR")
+    for name in dict.fromkeys(n for n, _ in deep - train):
+        nodes = load_scenario(name).topology["nodes"]
+        assert [(n["bw_read_gbps"], n["idle_latency_ns"]) for n in nodes] == \
+            [(n.bw_read_gbps, n.idle_latency_ns) for n in spr.nodes], name
+
+
 def test_anchor_suite_covers_the_four_calibration_checks():
     names = suite_summary("anchors")["scenarios"]
     for check, topo in ((1, "P1-SPR"), (2, "P1-AMD"), (3, "P2"), (4, "P1-Meta")):
@@ -106,7 +123,7 @@ def test_train_and_test_scenarios_change_their_regime_within_the_episode():
     """The suites' scenarios are the situations where the right answer changes (issue 9):
     each has an intensity that changes, a background that changes, or a hot set that moves
     (a workload with several phases), within its duration."""
-    for suite in ("train", "test"):
+    for suite in ("train", "train-deep", "test"):
         for name in dict.fromkeys(n for n, _ in load_suite(suite)):
             sc = load_scenario(name).resolved(1000 if suite == "test" else 0)
             sim = Simulation(sc)

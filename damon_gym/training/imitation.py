@@ -12,6 +12,13 @@ action noise ``log_std`` are left as they are, so the reinforcement learning tha
 explores around the cloned play as it would around a fresh one). The teacher may read what
 the student cannot (the oracles read ``info["f_star"]``, the optimum): the student sees only
 the observation, so it learns what of the teacher's play the observation predicts.
+
+A teacher that mostly holds and acts only now and then (the burst oracle moves pages at
+about 1 % of its steps) leaves the acting steps a sliver of a plain mean squared error: the
+fitted mean holds everywhere. ``balance`` (``--imitate-balance SHARE``) weighs the samples
+so that those whose action differs from the teacher's most frequent one (its holding
+action) carry ``SHARE`` of the loss and the others the rest, as class weights do for a rare
+class.
 """
 
 from __future__ import annotations
@@ -59,20 +66,50 @@ def collect(env_id: str, agent: str, suite: str, steps: int, seed: int,
     return np.stack(obs_list), np.stack(act_list), episodes
 
 
+def acting(actions: np.ndarray) -> np.ndarray:
+    """Per sample, whether the action differs from the most frequent action row (the
+    teacher's holding action; rows compared at 1e-4)."""
+    if len(actions) == 0:
+        return np.zeros(0, dtype=bool)
+    rows, inverse, counts = np.unique(np.round(actions, 4), axis=0, return_inverse=True,
+                                      return_counts=True)
+    return inverse.reshape(-1) != int(np.argmax(counts))
+
+
+def sample_weights(actions: np.ndarray, balance: float | None) -> np.ndarray | None:
+    """Weights (mean 1) giving the acting samples (``acting``) ``balance`` of the total and
+    the holding ones the rest; None (plain mean) without ``balance`` or when every sample
+    is of one kind."""
+    if balance is None:
+        return None
+    if not 0.0 < balance < 1.0:
+        raise ValueError(f"imitate-balance: {balance!r}; allowed: a share in (0, 1)")
+    act = acting(actions)
+    share = float(act.mean()) if len(act) else 0.0
+    if share in (0.0, 1.0):
+        return None
+    return np.where(act, balance / share, (1.0 - balance) / (1.0 - share))
+
+
 def clone(policy: Any, obs: np.ndarray, actions: np.ndarray, *, epochs: int, seed: int,
-          batch_size: int = BATCH_SIZE, learning_rate: float = LEARNING_RATE
-          ) -> dict[str, float]:
+          batch_size: int = BATCH_SIZE, learning_rate: float = LEARNING_RATE,
+          balance: float | None = None) -> dict[str, float]:
     """Fit ``policy``'s action mean to ``actions`` (an SB3 ``ActorCriticPolicy``, changed in
     place) for ``epochs`` passes over 90 % of the pairs in shuffled batches; the other 10 %
-    measure it. Returns the mean squared errors before and after on both parts."""
+    measure it. ``balance``: the acting samples' share of the loss (``sample_weights``).
+    Returns the mean squared errors before and after on both parts (unweighted), and on the
+    acting samples of both parts."""
     import torch as th
 
+    w_np = sample_weights(actions, balance)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(obs))
     n_val = max(1, int(len(obs) * VALIDATION_SHARE)) if len(obs) > 1 else 0
     val, fit = order[:n_val], order[n_val:]
     o = th.as_tensor(obs, dtype=th.float32)
     a = th.as_tensor(actions, dtype=th.float32)
+    w = None if w_np is None else th.as_tensor(w_np, dtype=th.float32)
+    act_idx = np.flatnonzero(acting(actions))
     # the actor: everything but the value function and the action noise
     params = [p for name, p in policy.named_parameters()
               if name != "log_std" and not name.startswith(("value_net", "mlp_extractor.value"))]
@@ -86,31 +123,40 @@ def clone(policy: Any, obs: np.ndarray, actions: np.ndarray, *, epochs: int, see
             return float(((mean - a[idx]) ** 2).mean())
 
     before = {"fit_mse_before": mse(fit), "validation_mse_before": mse(val)}
+    if len(act_idx):  # (none when the teacher never leaves its most frequent action)
+        before["acting_mse_before"] = mse(act_idx)
     policy.set_training_mode(True)
     for _ in range(epochs):
         rng.shuffle(fit)
         for b in range(0, len(fit), batch_size):
             idx = fit[b:b + batch_size]
             mean = policy.get_distribution(o[idx]).distribution.mean
-            loss = ((mean - a[idx]) ** 2).mean()
+            err = (mean - a[idx]) ** 2
+            loss = err.mean() if w is None else (err.mean(dim=1) * w[idx]).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
     policy.set_training_mode(False)
-    return {**before, "fit_mse": mse(fit), "validation_mse": mse(val)}
+    after = {"fit_mse": mse(fit), "validation_mse": mse(val),
+             "acting_share": float(len(act_idx) / max(len(obs), 1))}
+    if len(act_idx):
+        after["acting_mse"] = mse(act_idx)
+    return {**before, **after}
 
 
 def imitate(model: Any, env_id: str, agent: str, suite: str, steps: int, epochs: int,
-            seed: int, env_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+            seed: int, env_kwargs: dict[str, Any] | None = None,
+            balance: float | None = None) -> dict[str, Any]:
     """``collect`` then ``clone`` into ``model.policy``; what summary.json records."""
     import time
 
     t0 = time.perf_counter()
     obs, actions, episodes = collect(env_id, agent, suite, steps, seed, env_kwargs)
-    errors = clone(model.policy, obs, actions, epochs=epochs, seed=seed)
+    errors = clone(model.policy, obs, actions, epochs=epochs, seed=seed, balance=balance)
     return {"agent": agent, "suite": suite, "steps": int(len(obs)), "episodes": episodes,
-            "epochs": epochs, **{k: round(v, 6) for k, v in errors.items()},
+            "epochs": epochs, "balance": balance,
+            **{k: round(v, 6) for k, v in errors.items()},
             "wall_s": round(time.perf_counter() - t0, 2)}
 
 
-__all__ = ["IMITATE_ALGOS", "collect", "clone", "imitate"]
+__all__ = ["IMITATE_ALGOS", "acting", "sample_weights", "collect", "clone", "imitate"]

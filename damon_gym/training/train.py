@@ -66,6 +66,7 @@ class TrainRun:
     imitate: str | None = None
     imitate_steps: int = 20_000
     imitate_epochs: int = 30
+    imitate_balance: float | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -128,6 +129,11 @@ def check_run(run: TrainRun) -> TrainRun:
         _check_imitation(run)
         whole("imitate-steps", run.imitate_steps, 1, 10**7)
         whole("imitate-epochs", run.imitate_epochs, 1, 1000)
+    b = run.imitate_balance
+    if b is not None and (run.imitate is None or isinstance(b, bool)
+                          or not isinstance(b, (int, float)) or not 0.0 < b < 1.0):
+        raise TrainConfigError(f"imitate-balance: {b!r}; allowed: a share in (0, 1), with "
+                               "--imitate")
     if run.config is not None and not Path(run.config).is_file():
         raise TrainConfigError(f"config: {run.config}: no such file")
     out = run.out
@@ -292,7 +298,8 @@ def train(run: TrainRun, report=None) -> dict[str, Any]:
         from damon_gym.training.imitation import imitate
 
         imitation = imitate(model, run.env_id, run.imitate, run.suite, run.imitate_steps,
-                            run.imitate_epochs, run.seed, res.env_kwargs)
+                            run.imitate_epochs, run.seed, res.env_kwargs,
+                            balance=run.imitate_balance)
 
     info_cb = InfoLoggerCallback(every=max(1, 1000 // res.n_envs))
     callbacks: list = [info_cb, AtomicCheckpointCallback(out, run.checkpoint_freq)]
