@@ -14,7 +14,9 @@ after checking that every scenario exists and validates and that no episode repe
 :func:`suite_scenarios` gives the concrete scenarios (``load_scenario(name).resolved(seed)``:
 the seed draws the randomised values and seeds the workload). Shipped suites: ``smoke`` (three
 short scenarios for tests), ``train`` and ``test`` (disjoint seeds; ``test`` holds workload
-families and topologies that ``train`` never shows), ``anchors`` ([PM 2.4] checks).
+families and topologies that ``train`` never shows), ``train-deep`` (``train`` plus episodes
+whose throughput drops are as deep as ``test``'s, on node values ``train`` shows), ``anchors``
+([PM 2.4] checks).
 """
 
 from __future__ import annotations
