@@ -16,7 +16,7 @@ from damon_gym.suites import _read, suite_names
 from damon_gym.workloads.presets import load_preset, preset_names
 
 ROOT = Path(__file__).resolve().parents[1]
-SUITES = ("smoke", "train", "test", "anchors")
+SUITES = ("smoke", "train", "train-deep", "test", "anchors")
 
 
 def _seeds(seeds: list[int]) -> str:
@@ -33,18 +33,30 @@ def _topology(sc) -> str:
     return f"{shown} ({scenario_topology(sc).nr_nodes} nodes)"
 
 
-def suite_table(suite: str) -> str:
+def suite_table(suite: str, shown: dict[str, list] | None = None) -> str:
+    """The suite's table; a suite whose entries begin with those of a suite ``shown`` before
+    it (``train-deep`` with ``train``'s) lists only the entries it adds."""
     data, _ = _read(suite)
     rows = []
     episodes = 0
-    for e in data.entries:
+    entries = list(data.entries)
+    base = next((name for name, es in (shown or {}).items()
+                 if es and entries[:len(es)] == es and len(entries) > len(es)), None)
+    if base is not None:
+        for e in entries[:len(shown[base])]:  # type: ignore[index]
+            episodes += len(e.seed_list())
+        entries = entries[len(shown[base]):]  # type: ignore[index]
+    if shown is not None:
+        shown[suite] = list(data.entries)
+    for e in entries:
         sc = load_scenario(e.scenario)
         seeds = e.seed_list()
         episodes += len(seeds)
         tasks = ", ".join(e.tasks) if e.tasks else "all"
         rows.append(f"| `{e.scenario}` | {_topology(sc)} | {sc.workload.family_name} | "
                     f"{sc.regime} | {sc.stresses} | {tasks} | {_seeds(seeds)} |")
-    head = (f"### `{suite}` ({episodes} episodes)\n\n{data.description}\n\n"
+    also = f"The entries of `{base}`, and:\n\n" if base is not None else ""
+    head = (f"### `{suite}` ({episodes} episodes)\n\n{data.description}\n\n{also}"
             "| scenario | topology | workload | regime | what it stresses | tasks | seeds |\n"
             "| --- | --- | --- | --- | --- | --- | --- |\n")
     return head + "\n".join(rows) + "\n"
@@ -70,7 +82,8 @@ def main() -> None:
              "suite lists (scenario, seed) episodes and the tasks each entry is meant for. "
              "Machines are the real ones the scenarios stand for, simulated at `capacity_scale`"
              " (README, \"One scale rule\").\n"]
-    parts += [suite_table(s) for s in SUITES if s in suite_names()]
+    shown: dict[str, list] = {}
+    parts += [suite_table(s, shown) for s in SUITES if s in suite_names()]
     parts.append(preset_table())
     text = "\n".join(parts)
     atomic_write_text(out, text)
