@@ -142,7 +142,7 @@ def add_parser(sub) -> None:
                     help="with --imitate: passes over them (default 30)")
     tr.add_argument("--imitate-balance", type=float, default=None, metavar="SHARE",
                     help="with --imitate: the share of the loss carried by the steps where "
-                    "the agent does not play its most frequent action (a teacher that "
+                    "the agent leaves the value it holds most of the time (a teacher that "
                     "acts rarely, e.g. burst-oracle; default: every step alike)")
     tr.add_argument("--config", default=None,
                     help="a hyperparameter file in rl-zoo3's format (default "

@@ -90,6 +90,9 @@ def test_sample_weights_give_the_acting_samples_their_share():
     actions = np.full((100, 4), -1.0, np.float32)
     actions[[3, 50, 97]] = [1.0, 0.5, -1.0, 0.0]
     assert np.flatnonzero(acting(actions)).tolist() == [3, 50, 97]
+    # a dimension set anew at every step (Joint's interleave weights) has no holding value
+    varied = np.concatenate([actions, np.linspace(-1, 1, 100, dtype=np.float32)[:, None]], 1)
+    assert np.flatnonzero(acting(varied)).tolist() == [3, 50, 97]
     w = sample_weights(actions, 0.4)
     assert w is not None and w.mean() == pytest.approx(1.0)
     assert w[acting(actions)].sum() / w.sum() == pytest.approx(0.4)

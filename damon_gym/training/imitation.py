@@ -16,9 +16,9 @@ the observation, so it learns what of the teacher's play the observation predict
 A teacher that mostly holds and acts only now and then (the burst oracle moves pages at
 about 1 % of its steps) leaves the acting steps a sliver of a plain mean squared error: the
 fitted mean holds everywhere. ``balance`` (``--imitate-balance SHARE``) weighs the samples
-so that those whose action differs from the teacher's most frequent one (its holding
-action) carry ``SHARE`` of the loss and the others the rest, as class weights do for a rare
-class.
+so that those where the teacher leaves its holding value in some action dimension
+(``acting``) carry ``SHARE`` of the loss and the others the rest, as class weights do for a
+rare class.
 """
 
 from __future__ import annotations
@@ -67,13 +67,19 @@ def collect(env_id: str, agent: str, suite: str, steps: int, seed: int,
 
 
 def acting(actions: np.ndarray) -> np.ndarray:
-    """Per sample, whether the action differs from the most frequent action row (the
-    teacher's holding action; rows compared at 1e-4)."""
+    """Per sample, whether the teacher acts: whether, in any action dimension that holds one
+    value (compared at 1e-4) at least half of the time -- the teacher's holding value there --
+    the sample differs from it. Dimensions the teacher sets anew at every step (Joint's
+    interleave weights beside its tiering controls) have no such value and do not count."""
     if len(actions) == 0:
         return np.zeros(0, dtype=bool)
-    rows, inverse, counts = np.unique(np.round(actions, 4), axis=0, return_inverse=True,
-                                      return_counts=True)
-    return inverse.reshape(-1) != int(np.argmax(counts))
+    out = np.zeros(len(actions), dtype=bool)
+    for col in np.round(np.asarray(actions, dtype=np.float64), 4).T:
+        values, counts = np.unique(col, return_counts=True)
+        k = int(np.argmax(counts))
+        if counts[k] * 2 >= len(col):
+            out |= col != values[k]
+    return out
 
 
 def sample_weights(actions: np.ndarray, balance: float | None) -> np.ndarray | None:
