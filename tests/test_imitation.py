@@ -93,13 +93,14 @@ def test_sample_weights_give_the_acting_samples_their_share():
     # a dimension set anew at every step (Joint's interleave weights) has no holding value
     varied = np.concatenate([actions, np.linspace(-1, 1, 100, dtype=np.float32)[:, None]], 1)
     assert np.flatnonzero(acting(varied)).tolist() == [3, 50, 97]
-    w = sample_weights(actions, 0.4)
+    act = acting(actions)
+    w = sample_weights(act, 0.4)
     assert w is not None and w.mean() == pytest.approx(1.0)
-    assert w[acting(actions)].sum() / w.sum() == pytest.approx(0.4)
-    assert sample_weights(actions, None) is None
-    assert sample_weights(np.zeros((10, 4), np.float32), 0.5) is None  # one kind only
+    assert w[act].sum() / w.sum() == pytest.approx(0.4)
+    assert sample_weights(act, None) is None
+    assert sample_weights(acting(np.zeros((10, 4), np.float32)), 0.5) is None  # one kind only
     with pytest.raises(ValueError, match=r"imitate-balance: 1.0; allowed: a share in \(0, 1\)"):
-        sample_weights(actions, 1.0)
+        sample_weights(act, 1.0)
 
 
 def test_balance_fits_a_rare_action_that_the_plain_mean_misses(tmp_path):

@@ -82,15 +82,14 @@ def acting(actions: np.ndarray) -> np.ndarray:
     return out
 
 
-def sample_weights(actions: np.ndarray, balance: float | None) -> np.ndarray | None:
-    """Weights (mean 1) giving the acting samples (``acting``) ``balance`` of the total and
-    the holding ones the rest; None (plain mean) without ``balance`` or when every sample
-    is of one kind."""
+def sample_weights(act: np.ndarray, balance: float | None) -> np.ndarray | None:
+    """Weights (mean 1) giving the acting samples (``act``, the mask ``acting`` returns)
+    ``balance`` of the total and the holding ones the rest; None (plain mean) without
+    ``balance`` or when every sample is of one kind."""
     if balance is None:
         return None
     if not 0.0 < balance < 1.0:
         raise ValueError(f"imitate-balance: {balance!r}; allowed: a share in (0, 1)")
-    act = acting(actions)
     share = float(act.mean()) if len(act) else 0.0
     if share in (0.0, 1.0):
         return None
@@ -107,7 +106,8 @@ def clone(policy: Any, obs: np.ndarray, actions: np.ndarray, *, epochs: int, see
     acting samples of both parts."""
     import torch as th
 
-    w_np = sample_weights(actions, balance)
+    act = acting(actions)
+    w_np = sample_weights(act, balance)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(obs))
     n_val = max(1, int(len(obs) * VALIDATION_SHARE)) if len(obs) > 1 else 0
@@ -115,7 +115,7 @@ def clone(policy: Any, obs: np.ndarray, actions: np.ndarray, *, epochs: int, see
     o = th.as_tensor(obs, dtype=th.float32)
     a = th.as_tensor(actions, dtype=th.float32)
     w = None if w_np is None else th.as_tensor(w_np, dtype=th.float32)
-    act_idx = np.flatnonzero(acting(actions))
+    act_idx = np.flatnonzero(act)
     # the actor: everything but the value function and the action noise
     params = [p for name, p in policy.named_parameters()
               if name != "log_std" and not name.startswith(("value_net", "mlp_extractor.value"))]
@@ -129,7 +129,7 @@ def clone(policy: Any, obs: np.ndarray, actions: np.ndarray, *, epochs: int, see
             return float(((mean - a[idx]) ** 2).mean())
 
     before = {"fit_mse_before": mse(fit), "validation_mse_before": mse(val)}
-    if len(act_idx):  # (none when the teacher never leaves its most frequent action)
+    if len(act_idx):  # (none when the teacher never leaves its holding values)
         before["acting_mse_before"] = mse(act_idx)
     policy.set_training_mode(True)
     for _ in range(epochs):
