@@ -34,27 +34,24 @@ def _topology(sc) -> str:
 
 
 def suite_table(suite: str, shown: dict[str, list] | None = None) -> str:
-    """The suite's table; a suite whose entries begin with those of a suite ``shown`` before
-    it (``train-deep`` with ``train``'s) lists only the entries it adds."""
+    """The suite's table; a suite whose entries begin with those of a suite in ``shown`` (the
+    suites tabled before it: ``train-deep`` after ``train``) lists only the entries it adds.
+    Records the suite's entries in ``shown``."""
+    shown = {} if shown is None else shown
     data, _ = _read(suite)
-    rows = []
-    episodes = 0
     entries = list(data.entries)
-    base = next((name for name, es in (shown or {}).items()
-                 if es and entries[:len(es)] == es and len(entries) > len(es)), None)
-    if base is not None:
-        for e in entries[:len(shown[base])]:  # type: ignore[index]
-            episodes += len(e.seed_list())
-        entries = entries[len(shown[base]):]  # type: ignore[index]
-    if shown is not None:
-        shown[suite] = list(data.entries)
-    for e in entries:
+    base, skip = None, 0
+    for name, es in shown.items():
+        if len(entries) > len(es) > 0 and entries[:len(es)] == es:
+            base, skip = name, len(es)
+    shown[suite] = entries
+    episodes = sum(len(e.seed_list()) for e in entries)
+    rows = []
+    for e in entries[skip:]:
         sc = load_scenario(e.scenario)
-        seeds = e.seed_list()
-        episodes += len(seeds)
         tasks = ", ".join(e.tasks) if e.tasks else "all"
         rows.append(f"| `{e.scenario}` | {_topology(sc)} | {sc.workload.family_name} | "
-                    f"{sc.regime} | {sc.stresses} | {tasks} | {_seeds(seeds)} |")
+                    f"{sc.regime} | {sc.stresses} | {tasks} | {_seeds(e.seed_list())} |")
     also = f"The entries of `{base}`, and:\n\n" if base is not None else ""
     head = (f"### `{suite}` ({episodes} episodes)\n\n{data.description}\n\n{also}"
             "| scenario | topology | workload | regime | what it stresses | tasks | seeds |\n"
